@@ -1,0 +1,61 @@
+"""The Starlette application: /graphql (HTTP and WebSocket), /health, /health/ready."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+
+from kra_graphql.config import Settings, get_settings
+from kra_graphql.graphql.view import create_view
+from kra_graphql.health import check_health
+from kra_graphql.logging import configure_logging, get_logger
+from kra_graphql.runtime import Runtime
+
+log = get_logger(__name__)
+
+
+async def liveness(_request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+async def readiness(request: Request) -> JSONResponse:
+    runtime: Runtime = request.app.state.runtime
+    report = await check_health(runtime, with_counts=False)
+    body = {
+        "status": "ready" if report.ready else "unavailable",
+        "database": "UP" if report.database else "DOWN",
+        "redis": "UP" if report.redis else "DOWN",
+        "worker": "UP" if report.worker else "DOWN",
+    }
+    return JSONResponse(body, status_code=200 if report.ready else 503)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or get_settings()
+    configure_logging(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        runtime = Runtime.create(settings)
+        app.state.runtime = runtime
+        log.info("api.started", environment=settings.environment.value)
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    view = create_view(graphiql=not settings.is_production)
+    return Starlette(
+        routes=[
+            Route("/graphql", view, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", view),
+            Route("/health", liveness),
+            Route("/health/ready", readiness),
+        ],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,119 @@
+"""Settings: the only place that reads environment variables."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlparse
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path(".kra")
+DEFAULT_SQLITE_URL = f"sqlite+aiosqlite:///./{DEFAULT_DATA_DIR}/kra.db"
+REAL_KRA_API = "https://apis.data.go.kr/B551015"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = DEFAULT_SQLITE_URL
+    redis_url: str | None = None
+    redis_prefix: str = Field(default="kra:", min_length=1)
+    arq_queue_name: str = Field(default="kra:queue", min_length=1)
+
+    kra_api_base_url: str = REAL_KRA_API
+    kra_api_key: SecretStr | None = None
+    kra_rate_limit_per_min: Annotated[int, Field(ge=0)] = 100
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    environment: Environment = Environment.DEVELOPMENT
+
+    # A worker refreshes its heartbeat this often; /health reads it.
+    worker_heartbeat_s: Annotated[int, Field(ge=1, le=3600)] = 10
+    db_pool_size: Annotated[int, Field(ge=1, le=200)] = 10
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        """Accept the usual URL spellings and pick the async driver for each dialect."""
+        scheme, sep, rest = value.partition("://")
+        if not sep or not rest:
+            raise ValueError("expected a URL like postgresql://user@host/db or sqlite:///path")
+        base = scheme.split("+", 1)[0]
+        if base in {"postgres", "postgresql"}:
+            return f"postgresql+asyncpg://{rest}"
+        if base == "sqlite":
+            return f"sqlite+aiosqlite://{rest}"
+        raise ValueError(f"unsupported database '{scheme}' (use postgresql or sqlite)")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parsed = urlparse(value)
+        if parsed.scheme not in {"redis", "rediss", "unix"} or not (parsed.netloc or parsed.path):
+            raise ValueError("expected a URL like redis://host:6379/0")
+        try:
+            parsed.port  # noqa: B018 - raises on a port that is not a number
+            if parsed.scheme != "unix" and parsed.path.strip("/"):
+                int(parsed.path.strip("/"))
+        except ValueError:
+            raise ValueError("expected a URL like redis://host:6379/0") from None
+        return value
+
+    @field_validator("kra_api_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http(s) URL")
+        return value.rstrip("/")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment is Environment.PRODUCTION
+
+    def sqlite_path(self) -> Path | None:
+        if not self.is_sqlite:
+            return None
+        path = self.database_url.partition(":///")[2]
+        return Path(path) if path and path != ":memory:" else None
+
+
+class SettingsError(Exception):
+    """Raised with one line that names the offending variable."""
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "settings"
+    return f"invalid setting {field.upper()}: {first['msg']}"
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SettingsError(describe_validation_error(error)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

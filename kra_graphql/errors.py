@@ -1,0 +1,38 @@
+"""Errors the API reports to clients, each with a fixed code."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    NOT_FOUND = "NOT_FOUND"
+    RATE_LIMITED = "RATE_LIMITED"
+    UPSTREAM_ERROR = "UPSTREAM_ERROR"
+    INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+
+
+class AppError(Exception):
+    """An error whose message is safe to show to the caller."""
+
+    code: ErrorCode = ErrorCode.INTERNAL_SERVER_ERROR
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class BadUserInput(AppError):
+    code = ErrorCode.BAD_USER_INPUT
+
+
+class NotFound(AppError):
+    code = ErrorCode.NOT_FOUND
+
+
+class UpstreamError(AppError):
+    code = ErrorCode.UPSTREAM_ERROR

@@ -1,0 +1,82 @@
+"""The schema root. Resolvers translate arguments and call domain queries, nothing more."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import ParserCache, ValidationCache
+
+from kra_graphql.graphql.extensions import OperationLifecycle
+from kra_graphql.graphql.inputs import RaceFilter
+from kra_graphql.graphql.pagination import Connection, to_connection
+from kra_graphql.graphql.types import (
+    Entry,
+    Health,
+    Horse,
+    Info,
+    Jockey,
+    Node,
+    Race,
+    ServiceStatus,
+    Trainer,
+)
+from kra_graphql.health import check_health
+from kra_graphql.pagination import check_page_size
+from kra_graphql.races import queries
+
+# Bounded, so distinct hostile queries cannot grow memory without limit.
+DOCUMENT_CACHE_SIZE = 1024
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Reachability of the database, Redis and the workers.")
+    async def health(self, info: Info) -> Health:
+        report = await check_health(info.context.runtime)
+        return Health(
+            database=ServiceStatus.of(report.database),
+            redis=ServiceStatus.of(report.redis),
+            worker=ServiceStatus.of(report.worker),
+            queued_jobs=report.queued_jobs,
+            running_jobs=report.running_jobs,
+        )
+
+    @strawberry.field(description="Races, newest day first, then by meet and race number.")
+    async def races(
+        self,
+        info: Info,
+        filter: RaceFilter | None = None,
+        first: int = 20,
+        after: str | None = None,
+    ) -> Connection[Race]:
+        query = filter.to_query() if filter else queries.RaceQuery()
+        page = await queries.list_races(
+            await info.context.session(), query, first=check_page_size(first), after=after
+        )
+        return to_connection(page, Race.from_model)
+
+    @strawberry.field
+    async def race(self, info: Info, id: strawberry.ID) -> Race | None:
+        row = await queries.get_race(await info.context.session(), str(id))
+        return Race.from_model(row) if row else None
+
+
+class Schema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: object = None) -> None:
+        """Logging happens in OperationLifecycle, once, with an errorId for unexpected errors."""
+
+
+schema = Schema(
+    query=Query,
+    types=[Node, Entry, Horse, Jockey, Trainer],
+    extensions=[
+        OperationLifecycle,
+        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+    ],
+)
+
+
+def schema_sdl() -> str:
+    """The schema as committed in schema.graphql."""
+    return schema.as_str() + "\n"

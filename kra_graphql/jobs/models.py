@@ -1,0 +1,87 @@
+"""Job rows are the truth about every long operation; workers update them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import uuid4
+
+from sqlalchemy import Index, Text
+from sqlmodel import Field, SQLModel
+
+from kra_graphql.db import JSONType, UTCDateTime, utcnow
+from kra_graphql.timestamps import Timestamped
+
+
+class JobKind(StrEnum):
+    COLLECTION = "COLLECTION"
+    ENRICHMENT = "ENRICHMENT"
+    RESULTS = "RESULTS"
+    EVALUATION = "EVALUATION"
+    PREDICTION = "PREDICTION"
+    PROMPT_IMPROVEMENT = "PROMPT_IMPROVEMENT"
+    IMPORT = "IMPORT"
+
+
+class JobStatus(StrEnum):
+    QUEUED = "QUEUED"
+    PROCESSING = "PROCESSING"
+    COMPLETED = "COMPLETED"
+    PARTIAL = "PARTIAL"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset(
+    {JobStatus.COMPLETED, JobStatus.PARTIAL, JobStatus.FAILED, JobStatus.CANCELLED}
+)
+
+
+def new_job_id() -> str:
+    return f"job_{uuid4().hex}"
+
+
+class Job(Timestamped, table=True):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index(None, "status", "kind", "created_at"),
+        Index(None, "kind", "created_at"),
+    )
+
+    id: str = Field(default_factory=new_job_id, primary_key=True, max_length=40)
+    kind: str = Field(max_length=24, nullable=False)
+    status: str = Field(default=JobStatus.QUEUED, max_length=16, nullable=False)
+    progress: int = Field(default=0, nullable=False)
+    total_steps: int | None = None
+    completed_steps: int = Field(default=0, nullable=False)
+    current_step: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType, nullable=False)
+    result: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+    error: str | None = Field(default=None, sa_type=Text)
+    retry_count: int = Field(default=0, nullable=False)
+    cancel_requested: bool = Field(default=False, nullable=False)
+    requested_by: str | None = Field(default=None, max_length=100)
+    parent_id: str | None = Field(default=None, foreign_key="jobs.id", index=True)
+    # Sequence number of the last event published for this job.
+    event_sequence: int = Field(default=0, nullable=False)
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=True
+    )
+
+
+class JobLog(SQLModel, table=True):
+    __tablename__ = "job_logs"
+    __table_args__ = (Index(None, "job_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: str = Field(foreign_key="jobs.id", ondelete="CASCADE", nullable=False)
+    level: str = Field(default="INFO", max_length=10, nullable=False)
+    message: str = Field(sa_type=Text, nullable=False)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

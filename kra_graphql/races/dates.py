@@ -1,0 +1,23 @@
+"""Race dates travel as YYYYMMDD (the KRA convention); ISO dates are accepted too."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from kra_graphql.errors import BadUserInput
+
+
+def parse_race_date(value: str, *, field: str) -> date:
+    text = value.strip()
+    try:
+        if len(text) == 8 and text.isdigit():
+            return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+        if len(text) == 10 and text[4] == "-" and text[7] == "-":
+            return date.fromisoformat(text)
+    except ValueError:
+        raise BadUserInput(f"'{value}' is not a real calendar date", field=field) from None
+    raise BadUserInput(f"'{value}' is not a date (use YYYYMMDD or YYYY-MM-DD)", field=field)
+
+
+def format_race_date(value: date) -> str:
+    return value.strftime("%Y%m%d")

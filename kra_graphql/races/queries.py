@@ -1,0 +1,115 @@
+"""Read-side queries over races and their entries."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from kra_graphql.errors import BadUserInput
+from kra_graphql.pagination import Page, decode_cursor, encode_cursor
+from kra_graphql.races.models import Entry, Horse, Jockey, Race, Trainer
+
+
+@dataclass(frozen=True, slots=True)
+class RaceQuery:
+    date_from: date | None = None
+    date_to: date | None = None
+    meet: int | None = None
+
+
+def _filters(query: RaceQuery) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if query.date_from is not None:
+        conditions.append(col(Race.race_date) >= query.date_from)
+    if query.date_to is not None:
+        conditions.append(col(Race.race_date) <= query.date_to)
+    if query.meet is not None:
+        conditions.append(col(Race.meet) == query.meet)
+    return conditions
+
+
+def _race_cursor(race: Race) -> str:
+    return encode_cursor(race.race_date.isoformat(), race.meet, race.race_number)
+
+
+def _after(cursor: str) -> ColumnElement[bool]:
+    """Rows after the cursor in the order: date newest first, then meet, then number."""
+    day_text, meet_text, number_text = decode_cursor(cursor, parts=3)
+    try:
+        day, meet, number = date.fromisoformat(day_text), int(meet_text), int(number_text)
+    except ValueError:
+        raise BadUserInput("not a cursor returned by this API", field="after") from None
+    return or_(
+        col(Race.race_date) < day,
+        and_(
+            col(Race.race_date) == day,
+            or_(
+                col(Race.meet) > meet,
+                and_(col(Race.meet) == meet, col(Race.race_number) > number),
+            ),
+        ),
+    )
+
+
+async def list_races(
+    session: AsyncSession, query: RaceQuery, *, first: int, after: str | None
+) -> Page[Race]:
+    conditions = _filters(query)
+    page_conditions = [*conditions, _after(after)] if after else conditions
+    statement = (
+        select(Race)
+        .where(*page_conditions)
+        .order_by(col(Race.race_date).desc(), col(Race.meet), col(Race.race_number))
+        .limit(first + 1)
+    )
+    rows = list((await session.scalars(statement)).all())
+
+    async def count_total() -> int:
+        total = await session.scalar(select(func.count()).select_from(Race).where(*conditions))
+        return int(total or 0)
+
+    items = rows[:first]
+    return Page(
+        items=items,
+        cursors=[_race_cursor(race) for race in items],
+        has_next=len(rows) > first,
+        has_previous=after is not None,
+        count_total=count_total,
+    )
+
+
+async def get_race(session: AsyncSession, race_id: str) -> Race | None:
+    return await session.get(Race, race_id)
+
+
+async def entries_by_race(session: AsyncSession, race_ids: Sequence[str]) -> dict[str, list[Entry]]:
+    statement = (
+        select(Entry)
+        .where(col(Entry.race_id).in_(race_ids))
+        .order_by(col(Entry.race_id), col(Entry.gate_number))
+    )
+    grouped: dict[str, list[Entry]] = defaultdict(list)
+    for entry in (await session.scalars(statement)).all():
+        grouped[entry.race_id].append(entry)
+    return grouped
+
+
+async def horses_by_no(session: AsyncSession, numbers: Sequence[str]) -> dict[str, Horse]:
+    rows = await session.scalars(select(Horse).where(col(Horse.horse_no).in_(numbers)))
+    return {horse.horse_no: horse for horse in rows.all()}
+
+
+async def jockeys_by_no(session: AsyncSession, numbers: Sequence[str]) -> dict[str, Jockey]:
+    rows = await session.scalars(select(Jockey).where(col(Jockey.jockey_no).in_(numbers)))
+    return {jockey.jockey_no: jockey for jockey in rows.all()}
+
+
+async def trainers_by_no(session: AsyncSession, numbers: Sequence[str]) -> dict[str, Trainer]:
+    rows = await session.scalars(select(Trainer).where(col(Trainer.trainer_no).in_(numbers)))
+    return {trainer.trainer_no: trainer for trainer in rows.all()}

@@ -1,0 +1,1 @@
+"""ARQ worker: settings and the thin task functions that call the services."""
