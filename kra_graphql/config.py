@@ -104,7 +104,8 @@ class SettingsError(Exception):
 def describe_validation_error(error: ValidationError) -> str:
     first = error.errors()[0]
     field = str(first["loc"][0]) if first["loc"] else "settings"
-    return f"invalid setting {field.upper()}: {first['msg']}"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"invalid setting {field.upper()}: {message}"
 
 
 def load_settings() -> Settings:

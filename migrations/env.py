@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging.config
+from typing import Literal
 
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
@@ -20,7 +21,7 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
     logging.config.fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 
-def _render_item(kind: str, obj: object, _context: AutogenContext) -> str | bool:
+def _render_item(kind: str, obj: object, _context: AutogenContext) -> str | Literal[False]:
     """Write plain SQLAlchemy types into revisions so they never import application code."""
     if kind == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"

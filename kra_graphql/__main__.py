@@ -1,0 +1,3 @@
+from kra_graphql.cli import main
+
+main()

@@ -1,0 +1,163 @@
+"""Test run isolation: one PostgreSQL database, one Redis key prefix and queue per run.
+
+Other runs share the same PostgreSQL and Redis, so this run creates its own database
+and removes only that database and the Redis keys under its own prefix.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from gql import Client
+from gql.client import AsyncClientSession
+from gql.transport.httpx import HTTPXAsyncTransport
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from kra_graphql.config import Settings
+from kra_graphql.db import create_engine, create_sessionmaker
+from kra_graphql.migrate import upgrade_engine
+from tests.support import Process, child_env, free_port, wait_http_ok
+
+RUN_ID = uuid.uuid4().hex[:10]
+PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_PREFIX = f"kra-test-{RUN_ID}:"
+
+
+def pg_url(database: str) -> str:
+    base, _, _ = PG_ADMIN_URL.rpartition("/")
+    return f"{base}/{database}"
+
+
+async def create_database(name: str) -> str:
+    connection = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    return pg_url(name)
+
+
+async def drop_database(name: str) -> None:
+    connection = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+async def delete_redis_keys(pattern: str) -> None:
+    client: Redis = Redis.from_url(REDIS_URL)
+    try:
+        keys = [key async for key in client.scan_iter(match=pattern, count=500)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture(scope="session")
+async def database_url() -> AsyncIterator[str]:
+    name = f"kra_test_{RUN_ID}"
+    url = await create_database(name)
+    try:
+        yield url
+    finally:
+        await drop_database(name)
+
+
+@pytest.fixture(scope="session")
+async def redis_keys() -> AsyncIterator[str]:
+    """The Redis key prefix of this run; every key under it is removed at the end."""
+    try:
+        yield REDIS_PREFIX
+    finally:
+        # ARQ keeps job and result keys under its own fixed prefixes; our job ids
+        # carry the run prefix, so one pattern finds both kinds.
+        await delete_redis_keys(f"*{REDIS_PREFIX}*")
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, redis_keys: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        redis_url=REDIS_URL,
+        redis_prefix=redis_keys,
+        arq_queue_name=f"{redis_keys}queue",
+        worker_heartbeat_s=1,
+    )
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    return child_env(
+        {
+            "DATABASE_URL": settings.database_url,
+            "REDIS_URL": settings.redis_url or "",
+            "REDIS_PREFIX": settings.redis_prefix,
+            "ARQ_QUEUE_NAME": settings.arq_queue_name,
+            "WORKER_HEARTBEAT_S": str(settings.worker_heartbeat_s),
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings)
+    await upgrade_engine(engine)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return create_sessionmaker(engine)
+
+
+@pytest.fixture(scope="session")
+def api_url(
+    engine: AsyncEngine, settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A real uvicorn server (`kra-graphql serve`) on this run's database and Redis."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("api") / "api.log"
+    process = Process(["serve", "--port", str(port)], settings_env(settings), log)
+    try:
+        wait_http_ok(f"http://127.0.0.1:{port}/health", process=process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+def worker_process(
+    engine: AsyncEngine, settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Process]:
+    """A real `kra-graphql worker` consuming this run's queue."""
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    process = Process(["worker"], settings_env(settings), log)
+    try:
+        process.wait_for_output("worker.started")
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def log_dir(tmp_path: Path) -> Path:
+    return tmp_path
+
+
+@pytest.fixture
+async def gql_session(api_url: str) -> AsyncIterator[AsyncClientSession]:
+    """A real GraphQL client over HTTP (no local schema: the server does all validation)."""
+    transport = HTTPXAsyncTransport(url=f"{api_url}/graphql", timeout=30)
+    async with Client(transport=transport, execute_timeout=30) as session:
+        yield session

@@ -1,0 +1,53 @@
+"""`kra-graphql dev` on a machine with nothing configured: SQLite, embedded Redis, worker."""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.support import Process, child_env, free_port
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_dev_serves_graphiql_on_its_embedded_default_and_stops_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    process = Process(
+        ["dev", "--port", str(port)], child_env({}), tmp_path / "dev.log", cwd=tmp_path
+    )
+    try:
+        process.wait_for_output("GraphiQL on", timeout=60)
+        url = f"http://127.0.0.1:{port}/graphql"
+        page = httpx.get(url, headers={"Accept": "text/html"}, timeout=10)
+        health = httpx.post(
+            url, json={"query": "{ health { database redis worker } }"}, timeout=10
+        ).json()
+        # The worker's first heartbeat may lag the server by a poll.
+        for _ in range(50):
+            if health["data"]["health"]["worker"] == "UP":
+                break
+            time.sleep(0.1)
+            health = httpx.post(
+                url, json={"query": "{ health { database redis worker } }"}, timeout=10
+            ).json()
+    finally:
+        code = process.stop(signal.SIGINT)
+
+    assert page.status_code == 200
+    assert "graphiql" in page.text.lower()
+    assert health == {"data": {"health": {"database": "UP", "redis": "UP", "worker": "UP"}}}
+    assert (tmp_path / ".kra" / "kra.db").exists()
+    assert code == 0, process.output()
+    redis_port = int(re.search(r"redis://127\.0\.0\.1:(\d+)", process.output()).group(1))  # type: ignore[union-attr]
+    assert not _port_open(redis_port), "the embedded Redis outlived the dev server"
+    assert not _port_open(port)
+    assert "Traceback" not in process.output()
