@@ -121,5 +121,62 @@ def dev(
     checked(lambda: run_dev(settings, host=host, port=port, announce=err.print))
 
 
+@app.command("replay-kra")
+def replay_kra(
+    fixtures: Annotated[
+        Path | None, typer.Option(help="Fixture tree; the bundled sample when omitted.")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8790,
+    latency_ms: Annotated[float, typer.Option(min=0, help="Added to every answer.")] = 0,
+    fail_rate: Annotated[
+        float, typer.Option(min=0, max=1, help="Share of answers that are 5xx, slow or garbage.")
+    ] = 0,
+    rate_limit_per_min: Annotated[
+        int | None, typer.Option(min=1, help="Answer 429 past this many calls a minute.")
+    ] = None,
+    require_key: Annotated[
+        str | None, typer.Option(help="Only this serviceKey is accepted.")
+    ] = None,
+    hold_results: Annotated[
+        bool, typer.Option(help="Answer the pre-race view until POST /_admin/release.")
+    ] = False,
+) -> None:
+    """Serve recorded KRA answers over the same URLs as the real API."""
+    from kra_graphql.kra.replay import serve_replay
+    from kra_graphql.kra.sample import sample_fixtures_dir
+
+    directory = fixtures or sample_fixtures_dir()
+    if not (directory / "manifest.json").is_file():
+        fail(f"--fixtures {directory}: no manifest.json there")
+    err.print(f"replaying {directory} on http://{host}:{port}")
+    serve_replay(
+        directory,
+        host=host,
+        port=port,
+        latency_ms=latency_ms,
+        fail_rate=fail_rate,
+        rate_limit_per_min=rate_limit_per_min,
+        require_key=require_key,
+        hold_results=hold_results,
+    )
+
+
+@app.command("import-json")
+def import_json(
+    paths: Annotated[list[Path], typer.Argument(help="Envelope files or folders of them.")],
+) -> None:
+    """Import saved RaceDetailResult envelopes (one race per file) as a job."""
+    from kra_graphql.collection.local import run_import
+
+    settings = settings_or_exit()
+    missing = [str(path) for path in paths if not path.exists()]
+    if missing:
+        fail(f"no such file: {', '.join(missing)}")
+    checked(lambda: asyncio.run(check_all(settings)))
+    status = asyncio.run(run_import(settings, [str(path.resolve()) for path in paths], err))
+    raise typer.Exit(0 if status == "COMPLETED" else 3 if status == "PARTIAL" else 1)
+
+
 def main() -> None:
     app()

@@ -38,6 +38,23 @@ class Settings(BaseSettings):
 
     # A worker refreshes its heartbeat this often; /health reads it.
     worker_heartbeat_s: Annotated[int, Field(ge=1, le=3600)] = 10
+    # Jobs running at once in one worker process.
+    worker_max_jobs: Annotated[int, Field(ge=1, le=100)] = 4
+    job_timeout_s: Annotated[int, Field(ge=10)] = 3600
+    # Automatic retries of a job whose failure looks transient (network, upstream 5xx).
+    job_max_retries: Annotated[int, Field(ge=0, le=10)] = 3
+    job_retry_backoff_s: Annotated[float, Field(ge=0)] = 5.0
+    # A running job refreshes a liveness key this often; a job whose key has expired
+    # belongs to a dead worker and is handed to another one.
+    job_alive_ttl_s: Annotated[int, Field(ge=2, le=600)] = 15
+
+    kra_timeout_s: Annotated[float, Field(gt=0, le=300)] = 15.0
+    kra_max_attempts: Annotated[int, Field(ge=1, le=10)] = 4
+    kra_backoff_base_s: Annotated[float, Field(ge=0)] = 0.5
+    kra_details_max_age_days: Annotated[int, Field(ge=0)] = 7
+    daily_collection_enabled: bool = True
+    # Local (Asia/Seoul) hour at which yesterday's races are collected.
+    daily_collection_hour: Annotated[int, Field(ge=0, le=23)] = 6
     db_pool_size: Annotated[int, Field(ge=1, le=200)] = 10
 
     @field_validator("log_level", mode="before")

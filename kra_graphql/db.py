@@ -37,6 +37,11 @@ metadata: MetaData = SQLModel.metadata
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
+def table_of(model: type[SQLModel]) -> Table:
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -1,4 +1,8 @@
-"""`kra-graphql dev`: SQLite, an embedded Redis, a worker and the API in one process."""
+"""`kra-graphql dev`: SQLite, an embedded Redis, a worker and the API in one process.
+
+Without a KRA_API_KEY the KRA client talks to the replay server over the bundled
+sample, and an empty database gets the sample days collected on start.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,22 @@ import signal
 from collections.abc import Callable, Iterator
 
 import uvicorn
+from sqlalchemy import func, select
 
 from kra_graphql.app import create_app
+from kra_graphql.collection.params import CollectParams
 from kra_graphql.config import Settings
-from kra_graphql.embedded_redis import embedded_redis_server
+from kra_graphql.embedded_redis import embedded_redis_server, free_port
+from kra_graphql.jobs.models import JobKind
+from kra_graphql.jobs.queue import JobQueue
+from kra_graphql.jobs.service import submit_job
+from kra_graphql.kra.replay import create_replay_app
+from kra_graphql.kra.sample import sample_fixtures_dir, sample_race_days
 from kra_graphql.logging import configure_logging
 from kra_graphql.migrate import upgrade
 from kra_graphql.preflight import check_database, check_redis
+from kra_graphql.races.models import Race
+from kra_graphql.runtime import Runtime
 from workers.settings import create_worker, stop_worker
 
 Announce = Callable[[str], object]
@@ -48,33 +61,73 @@ def run_dev(settings: Settings, *, host: str, port: int, announce: Announce) -> 
     announce("stopped")
 
 
+def _replay_settings(settings: Settings, replay_port: int) -> Settings:
+    return settings.model_copy(
+        update={
+            "kra_api_base_url": f"http://127.0.0.1:{replay_port}",
+            # Recorded answers cost nothing: no need to pace them.
+            "kra_rate_limit_per_min": 0,
+        }
+    )
+
+
+async def _collect_sample(settings: Settings, announce: Announce) -> None:
+    runtime = Runtime.create(settings)
+    queue = await JobQueue.connect(settings)
+    try:
+        async with runtime.sessions() as session:
+            if await session.scalar(select(func.count()).select_from(Race)):
+                return
+        for race_date, meet in sample_race_days():
+            params = CollectParams(race_date=race_date, meet=meet)
+            await submit_job(
+                runtime, queue, JobKind.COLLECTION, params.to_json(), requested_by="dev"
+            )
+        announce("collecting the sample race days from the replay server")
+    finally:
+        await queue.close()
+        await runtime.close()
+
+
 async def _serve(settings: Settings, *, host: str, port: int, announce: Announce) -> None:
+    servers: list[uvicorn.Server] = []
+    replaying = settings.kra_api_key is None
+    if replaying:
+        replay_port = free_port()
+        replay = create_replay_app(sample_fixtures_dir())
+        servers.append(_Server(uvicorn.Config(replay, port=replay_port, log_level="warning")))
+        settings = _replay_settings(settings, replay_port)
+        announce(f"KRA replay server over the bundled sample on http://127.0.0.1:{replay_port}")
     server = _Server(
         uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
     )
+    servers.append(server)
     worker = create_worker(settings, handle_signals=False)
     worker_task = asyncio.ensure_future(worker.async_run())
 
     def stop() -> None:
-        server.force_exit = server.should_exit  # a second Ctrl-C skips the grace period
-        server.should_exit = True
+        for each in servers:
+            each.force_exit = each.should_exit  # a second Ctrl-C skips the grace period
+            each.should_exit = True
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
 
-    async def announce_when_started() -> None:
+    async def when_started() -> None:
         # uvicorn exposes only a flag for "started", no event to wait on.
-        while not server.started and not server.should_exit:  # noqa: ASYNC110
+        while not all(each.started for each in servers) and not server.should_exit:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         if server.started:
+            if replaying:
+                await _collect_sample(settings, announce)
             announce(f"GraphiQL on http://{host}:{port}/graphql  (Ctrl-C stops everything)")
 
-    announcer = asyncio.create_task(announce_when_started())
+    started = asyncio.create_task(when_started())
     try:
-        await server.serve()
+        await asyncio.gather(*(each.serve() for each in servers))
     finally:
-        announcer.cancel()
+        started.cancel()
         worker_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await worker_task

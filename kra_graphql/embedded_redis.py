@@ -30,7 +30,7 @@ def _die_with_parent() -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _free_port(host: str) -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
         port: int = probe.getsockname()[1]
@@ -55,7 +55,7 @@ def _wait_until_ready(
 @contextlib.contextmanager
 def embedded_redis_server(host: str = "127.0.0.1", timeout: float = 10.0) -> Iterator[str]:
     """Run a throwaway server; yields its URL. Nothing is persisted."""
-    port = _free_port(host)
+    port = free_port(host)
     with tempfile.TemporaryDirectory(prefix="kra-valkey-") as workdir:
         log = Path(workdir) / "valkey.log"
         command = [

@@ -4,37 +4,87 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from datetime import timedelta, timezone
 from typing import Any
 
-from arq import Worker
+from arq import Worker, cron, func
 from arq.connections import RedisSettings
 
 from kra_graphql.config import Settings
+from kra_graphql.jobs.queue import RUN_JOB, JobQueue
+from kra_graphql.kra.factory import create_http_client, create_kra_client
 from kra_graphql.logging import get_logger
 from kra_graphql.runtime import Runtime, require_redis_url
 from workers import tasks
+from workers.handlers import build_handlers
 
 log = get_logger(__name__)
 
+# ARQ wants a fixed-offset timezone; Korea keeps UTC+9 all year.
+KST = timezone(timedelta(hours=9), "KST")
+# Attempts ARQ itself allows beyond our retry budget, for re-deliveries after a crash.
+CRASH_REDELIVERIES = 3
+
 
 async def _startup(ctx: dict[str, Any]) -> None:
-    ctx["runtime"] = Runtime.create(ctx["settings"])
-    log.info("worker.started", queue=ctx["settings"].arq_queue_name)
+    settings: Settings = ctx["settings"]
+    runtime = Runtime.create(settings)
+    http = create_http_client(settings)
+    ctx["runtime"] = runtime
+    ctx["http"] = http
+    ctx["queue"] = JobQueue(
+        ctx["redis"], prefix=settings.redis_prefix, queue_name=settings.arq_queue_name
+    )
+    ctx["handlers"] = build_handlers(create_kra_client(settings, runtime.redis, http))
+    log.info("worker.started", queue=settings.arq_queue_name)
 
 
 async def _shutdown(ctx: dict[str, Any]) -> None:
+    if "http" in ctx:
+        await ctx["http"].aclose()
     runtime: Runtime | None = ctx.get("runtime")
     if runtime is not None:
         await runtime.close()
     log.info("worker.stopped")
 
 
+def _cron_jobs(settings: Settings) -> list[Any]:
+    # Cron job ids are global in Redis: name them per deployment (prefix) so two
+    # deployments sharing a Redis do not swallow each other's runs.
+    jobs = [
+        cron(
+            tasks.recover,
+            name=f"{settings.redis_prefix}recover",
+            second={7},
+            run_at_startup=True,
+            unique=True,
+        )
+    ]
+    if settings.daily_collection_enabled:
+        jobs.append(
+            cron(
+                tasks.collect_yesterday,
+                name=f"{settings.redis_prefix}daily-collection",
+                hour={settings.daily_collection_hour},
+                minute={0},
+                second={0},
+                unique=True,
+            )
+        )
+    return jobs
+
+
 def create_worker(
     settings: Settings, *, burst: bool = False, handle_signals: bool = True
 ) -> Worker:
     """Construct inside a running event loop: ARQ binds the loop at construction."""
+    max_tries = settings.job_max_retries + 1 + CRASH_REDELIVERIES
     return Worker(
-        functions=tasks.FUNCTIONS,
+        functions=[
+            func(tasks.ping, name="ping"),
+            func(tasks.run_job, name=RUN_JOB, max_tries=max_tries),
+        ],
+        cron_jobs=_cron_jobs(settings),
         redis_settings=RedisSettings.from_dsn(require_redis_url(settings)),
         queue_name=settings.arq_queue_name,
         on_startup=_startup,
@@ -42,8 +92,12 @@ def create_worker(
         ctx={"settings": settings},
         burst=burst,
         handle_signals=handle_signals,
+        max_jobs=settings.worker_max_jobs,
+        job_timeout=settings.job_timeout_s,
+        keep_result=3600,
         health_check_interval=settings.worker_heartbeat_s,
         allow_abort_jobs=True,
+        timezone=KST,
     )
 
 

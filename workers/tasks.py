@@ -1,8 +1,18 @@
-"""Task functions: each one only unpacks its arguments and calls a service."""
+"""Task functions: each one only unpacks its arguments and calls the job layer or a service."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
+
+from kra_graphql.collection.params import CollectParams
+from kra_graphql.jobs.models import JobKind
+from kra_graphql.jobs.queue import JobQueue
+from kra_graphql.jobs.runner import run_job as run_job_attempt
+from kra_graphql.jobs.service import recover_jobs, submit_job
+from kra_graphql.races.dates import seoul_today
+from kra_graphql.races.models import Meet
+from kra_graphql.runtime import Runtime
 
 
 async def ping(ctx: dict[str, Any]) -> str:
@@ -10,4 +20,26 @@ async def ping(ctx: dict[str, Any]) -> str:
     return "pong"
 
 
-FUNCTIONS: list[Any] = [ping]
+async def run_job(ctx: dict[str, Any], job_id: str) -> str:
+    runtime: Runtime = ctx["runtime"]
+    return await run_job_attempt(runtime, job_id, job_try=ctx["job_try"], handlers=ctx["handlers"])
+
+
+async def recover(ctx: dict[str, Any]) -> list[str]:
+    """Hand the jobs of dead workers to live ones; enqueue rows that never reached Redis."""
+    return await recover_jobs(ctx["runtime"], ctx["queue"])
+
+
+async def collect_yesterday(ctx: dict[str, Any]) -> list[str]:
+    """The daily collection: yesterday's races at every meet, enriched, with results."""
+    runtime: Runtime = ctx["runtime"]
+    queue: JobQueue = ctx["queue"]
+    yesterday = seoul_today() - timedelta(days=1)
+    jobs = []
+    for meet in Meet:
+        params = CollectParams(race_date=yesterday, meet=meet.value)
+        job = await submit_job(
+            runtime, queue, JobKind.COLLECTION, params.to_json(), requested_by="schedule"
+        )
+        jobs.append(job.id)
+    return jobs

@@ -6,14 +6,8 @@ import strawberry
 
 from kra_graphql.errors import BadUserInput
 from kra_graphql.races.dates import parse_race_date
-from kra_graphql.races.models import Meet
+from kra_graphql.races.models import check_meet
 from kra_graphql.races.queries import RaceQuery
-
-
-def check_meet(value: int, *, field: str) -> int:
-    if value not in {meet.value for meet in Meet}:
-        raise BadUserInput("meet must be 1 (Seoul), 2 (Jeju) or 3 (Busan-Gyeongnam)", field=field)
-    return value
 
 
 @strawberry.input(description="All given conditions must hold.")

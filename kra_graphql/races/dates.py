@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from kra_graphql.errors import BadUserInput
 
@@ -21,3 +22,11 @@ def parse_race_date(value: str, *, field: str) -> date:
 
 def format_race_date(value: date) -> str:
     return value.strftime("%Y%m%d")
+
+
+SEOUL = ZoneInfo("Asia/Seoul")
+
+
+def seoul_today() -> date:
+    """Race days are local calendar days in Korea."""
+    return datetime.now(SEOUL).date()

@@ -10,6 +10,7 @@ from sqlalchemy import BigInteger, UniqueConstraint
 from sqlmodel import Field
 
 from kra_graphql.db import JSONType, UTCDateTime
+from kra_graphql.errors import BadUserInput
 from kra_graphql.timestamps import Timestamped
 
 
@@ -17,6 +18,12 @@ class Meet(IntEnum):
     SEOUL = 1
     JEJU = 2
     BUSAN_GYEONGNAM = 3
+
+
+def check_meet(value: int, *, field: str) -> int:
+    if value not in {meet.value for meet in Meet}:
+        raise BadUserInput("meet must be 1 (Seoul), 2 (Jeju) or 3 (Busan-Gyeongnam)", field=field)
+    return value
 
 
 class CollectionStatus(StrEnum):

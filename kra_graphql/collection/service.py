@@ -1,0 +1,251 @@
+"""Collect race cards and results, enrich horses, jockeys and trainers: one step per race.
+
+Each race is written in its own transaction, so one failing race leaves the others
+stored and the job ends PARTIAL with the failure listed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlmodel import col
+
+from kra_graphql.collection import store
+from kra_graphql.collection.params import CollectParams, EnrichParams, ResultsParams
+from kra_graphql.db import unit_of_work, utcnow
+from kra_graphql.jobs.failures import describe
+from kra_graphql.jobs.reporter import JobReporter
+from kra_graphql.jobs.runner import JobOutcome
+from kra_graphql.kra.client import KraClient
+from kra_graphql.races.dates import format_race_date
+from kra_graphql.races.models import EnrichmentStatus, Entry, Horse, Jockey, Race, Trainer, race_id
+from kra_graphql.runtime import Runtime
+
+# Detail calls in flight at once within one job; the shared rate limiter paces them.
+DETAIL_CONCURRENCY = 4
+
+
+class NothingCollected(Exception):
+    """Every race of the job failed: re-raise the first cause instead of a PARTIAL."""
+
+
+async def collect_races(
+    runtime: Runtime, kra: KraClient, reporter: JobReporter, params: CollectParams
+) -> JobOutcome:
+    await reporter.step("discovering races")
+    numbers = params.race_numbers or await kra.race_numbers(params.race_date, params.meet)
+    day = format_race_date(params.race_date)
+    await reporter.log(f"{len(numbers)} race(s) on {day} at meet {params.meet}")
+    await reporter.set_total(len(numbers) * (2 if params.enrich else 1))
+
+    collected: list[str] = []
+    missing: list[int] = []
+    failures: list[dict[str, Any]] = []
+    errors: list[Exception] = []
+    for number in numbers:
+        rid = race_id(params.meet, params.race_date, number)
+        await reporter.step(f"collecting race {number}")
+        try:
+            race = await kra.race(params.race_date, params.meet, number)
+            if race is None:
+                missing.append(number)
+            else:
+                async with unit_of_work(runtime.sessions) as session:
+                    await store.store_race(session, race, with_results=params.with_results)
+                collected.append(rid)
+        except Exception as error:
+            errors.append(error)
+            failures.append({"raceId": rid, "step": "collect", "error": describe(error)})
+            await reporter.log(f"race {number} failed: {describe(error)}", level="WARNING")
+        await reporter.advance()
+
+    result: dict[str, Any] = {"raceIds": collected, "missingRaceNumbers": missing}
+    if params.enrich:
+        enriched = await _enrich(runtime, kra, reporter, collected, _all_kinds())
+        failures += enriched.failures
+        result["enrichedEntities"] = enriched.result["enrichedEntities"]
+        # Races that failed to collect still count as enrichment steps.
+        await reporter.advance(len(numbers) - len(collected))
+    if errors and not collected:
+        raise errors[0]
+    return JobOutcome(result=result, failures=failures)
+
+
+async def enrich_races(
+    runtime: Runtime, kra: KraClient, reporter: JobReporter, params: EnrichParams
+) -> JobOutcome:
+    await reporter.set_total(len(params.race_ids))
+    return await _enrich(runtime, kra, reporter, params.race_ids, set(params.kinds))
+
+
+async def collect_results(
+    runtime: Runtime, kra: KraClient, reporter: JobReporter, params: ResultsParams
+) -> JobOutcome:
+    await reporter.step("finding races")
+    if params.race_number is not None:
+        numbers = [params.race_number]
+    else:
+        async with runtime.sessions() as session:
+            stored = await session.scalars(
+                select(col(Race.race_number))
+                .where(col(Race.race_date) == params.race_date, col(Race.meet) == params.meet)
+                .order_by(col(Race.race_number))
+            )
+            numbers = list(stored.all()) or await kra.race_numbers(params.race_date, params.meet)
+    await reporter.set_total(len(numbers))
+    resulted: list[str] = []
+    pending: list[str] = []
+    failures: list[dict[str, Any]] = []
+    errors: list[Exception] = []
+    for number in numbers:
+        rid = race_id(params.meet, params.race_date, number)
+        await reporter.step(f"result of race {number}")
+        try:
+            race = await kra.race(params.race_date, params.meet, number)
+            if race is None:
+                pending.append(rid)
+            else:
+                async with unit_of_work(runtime.sessions) as session:
+                    await store.store_race(session, race)
+                (resulted if store.result_status(race).value != "PENDING" else pending).append(rid)
+        except Exception as error:
+            errors.append(error)
+            failures.append({"raceId": rid, "step": "results", "error": describe(error)})
+        await reporter.advance()
+    if errors and not (resulted or pending):
+        raise errors[0]
+    return JobOutcome(result={"resulted": resulted, "pending": pending}, failures=failures)
+
+
+def _all_kinds() -> set[str]:
+    return {"HORSE", "JOCKEY", "TRAINER"}
+
+
+async def _enrich(
+    runtime: Runtime,
+    kra: KraClient,
+    reporter: JobReporter,
+    race_ids: Sequence[str],
+    kinds: set[str],
+) -> JobOutcome:
+    """Fetch details of every entity of these races that is missing or stale."""
+    max_age = timedelta(days=runtime.settings.kra_details_max_age_days)
+    done: set[tuple[str, str]] = set()
+    fetched = 0
+    failures: list[dict[str, Any]] = []
+    limit = asyncio.Semaphore(DETAIL_CONCURRENCY)
+
+    for rid in race_ids:
+        await reporter.step(f"enriching {rid}")
+        wanted = [
+            key for key in await _stale_entities(runtime, rid, kinds, max_age) if key not in done
+        ]
+        done.update(wanted)
+
+        outcomes = await asyncio.gather(
+            *(_fetch_entity(runtime, kra, limit, rid, kind, number) for kind, number in wanted)
+        )
+        race_failures = [outcome for outcome in outcomes if outcome is not None]
+        failures += race_failures
+        fetched += len(wanted) - len(race_failures)
+        status = EnrichmentStatus.PARTIAL if race_failures else EnrichmentStatus.ENRICHED
+        async with unit_of_work(runtime.sessions) as session:
+            await session.execute(
+                update(Race)
+                .where(col(Race.id) == rid)
+                .values(enrichment_status=status, enriched_at=utcnow(), updated_at=utcnow())
+            )
+        await reporter.advance()
+    return JobOutcome(result={"enrichedEntities": fetched}, failures=failures)
+
+
+async def _fetch_entity(
+    runtime: Runtime,
+    kra: KraClient,
+    limit: asyncio.Semaphore,
+    rid: str,
+    kind: str,
+    number: str,
+) -> dict[str, Any] | None:
+    """None on success, else the failure to list in the job result."""
+    async with limit:
+        try:
+            await _FETCHERS[kind](runtime, kra, number)
+        except Exception as error:
+            return {
+                "raceId": rid,
+                "step": "enrich",
+                "entity": f"{kind}:{number}",
+                "error": describe(error),
+            }
+    return None
+
+
+async def _stale_entities(
+    runtime: Runtime, rid: str, kinds: set[str], max_age: timedelta
+) -> list[tuple[str, str]]:
+    cutoff = utcnow() - max_age
+    found: list[tuple[str, str]] = []
+    async with runtime.sessions() as session:
+        for kind, model, key, column in (
+            ("HORSE", Horse, Horse.horse_no, Entry.horse_no),
+            ("JOCKEY", Jockey, Jockey.jockey_no, Entry.jockey_no),
+            ("TRAINER", Trainer, Trainer.trainer_no, Entry.trainer_no),
+        ):
+            if kind not in kinds:
+                continue
+            fetched_at = col(model.details_fetched_at)
+            rows = await session.scalars(
+                select(col(key))
+                .join(Entry, col(column) == col(key))
+                .where(col(Entry.race_id) == rid)
+                .where(fetched_at.is_(None) | (fetched_at < cutoff))
+                .distinct()
+            )
+            found += [(kind, number) for number in rows.all()]
+    return found
+
+
+async def _fetch_horse(runtime: Runtime, kra: KraClient, number: str) -> None:
+    detail = await kra.horse(number)
+    async with unit_of_work(runtime.sessions) as session:
+        if detail is None:
+            await _mark_fetched(session, Horse, Horse.horse_no, number)
+        else:
+            await store.store_horse(session, detail)
+
+
+async def _fetch_jockey(runtime: Runtime, kra: KraClient, number: str) -> None:
+    detail = await kra.jockey(number)
+    async with unit_of_work(runtime.sessions) as session:
+        if detail is None:
+            await _mark_fetched(session, Jockey, Jockey.jockey_no, number)
+        else:
+            await store.store_jockey(session, detail)
+
+
+async def _fetch_trainer(runtime: Runtime, kra: KraClient, number: str) -> None:
+    detail = await kra.trainer(number)
+    async with unit_of_work(runtime.sessions) as session:
+        if detail is None:
+            await _mark_fetched(session, Trainer, Trainer.trainer_no, number)
+        else:
+            await store.store_trainer(session, detail)
+
+
+async def _mark_fetched(session: Any, model: Any, key: Any, number: str) -> None:
+    """The API has no details for it: remember we asked, so we do not ask every day."""
+    await session.execute(
+        update(model).where(col(key) == number).values(details_fetched_at=utcnow())
+    )
+
+
+_FETCHERS: dict[str, Callable[[Runtime, KraClient, str], Awaitable[None]]] = {
+    "HORSE": _fetch_horse,
+    "JOCKEY": _fetch_jockey,
+    "TRAINER": _fetch_trainer,
+}

@@ -1,0 +1,142 @@
+"""Create, cancel, retry and recover jobs. Rows first, queue second: never the reverse."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import col
+
+from kra_graphql.db import unit_of_work, utcnow
+from kra_graphql.errors import BadUserInput, NotFound
+from kra_graphql.jobs.events import JobEventType
+from kra_graphql.jobs.models import TERMINAL_STATUSES, Job, JobKind, JobStatus
+from kra_graphql.jobs.queue import JobQueue
+from kra_graphql.jobs.reporter import write_job
+from kra_graphql.logging import get_logger
+from kra_graphql.runtime import Runtime
+
+log = get_logger(__name__)
+
+RETRYABLE_STATUSES = frozenset({JobStatus.FAILED, JobStatus.PARTIAL, JobStatus.CANCELLED})
+# A queued job younger than this may still be on its way into the queue.
+ENQUEUE_GRACE = timedelta(seconds=30)
+
+
+async def submit_job(
+    runtime: Runtime,
+    queue: JobQueue,
+    kind: JobKind,
+    parameters: dict[str, Any],
+    *,
+    requested_by: str | None = None,
+    parent_id: str | None = None,
+) -> Job:
+    """Commit the row, then enqueue it: a worker can never see a job that does not exist."""
+    async with unit_of_work(runtime.sessions) as session:
+        job = Job(kind=kind, parameters=parameters, requested_by=requested_by, parent_id=parent_id)
+        session.add(job)
+    await _enqueue(runtime, queue, job)
+    return job
+
+
+async def _enqueue(runtime: Runtime, queue: JobQueue, job: Job) -> None:
+    try:
+        await queue.enqueue(job.id, job.retry_count)
+    except Exception as error:
+        # The row stays QUEUED; the recovery sweep enqueues it once Redis is back.
+        log.warning("job.enqueue_failed", job_id=job.id, error=str(error))
+
+
+async def get_job(runtime: Runtime, job_id: str) -> Job:
+    async with runtime.sessions() as session:
+        job = await session.get(Job, job_id)
+    if job is None:
+        raise NotFound(f"no job with id {job_id}", field="id")
+    return job
+
+
+async def cancel_job(runtime: Runtime, queue: JobQueue, job_id: str) -> Job:
+    """Queued jobs end at once; running ones stop at their next step."""
+    job = await get_job(runtime, job_id)
+    if JobStatus(job.status) in TERMINAL_STATUSES:
+        return job
+    await runtime.redis.set(queue.cancel_key(job_id), b"1", ex=runtime.settings.job_timeout_s)
+    await queue.abort(job_id, job.retry_count)
+    if job.status == JobStatus.QUEUED:
+        return await write_job(
+            runtime,
+            job_id,
+            {"status": JobStatus.CANCELLED, "cancel_requested": True, "finished_at": utcnow()},
+            JobEventType.STATUS,
+            message="cancelled before it started",
+            log_level="INFO",
+        )
+    return await write_job(
+        runtime,
+        job_id,
+        {"cancel_requested": True},
+        JobEventType.LOG,
+        message="cancellation requested",
+        log_level="INFO",
+    )
+
+
+async def retry_job(runtime: Runtime, queue: JobQueue, job_id: str) -> Job:
+    """Run a finished job again as a new attempt; its writes are idempotent upserts."""
+    job = await get_job(runtime, job_id)
+    if JobStatus(job.status) not in RETRYABLE_STATUSES:
+        raise BadUserInput(f"a {job.status} job cannot be retried", field="id")
+    await runtime.redis.delete(queue.cancel_key(job_id))
+    job = await write_job(
+        runtime,
+        job_id,
+        {
+            "status": JobStatus.QUEUED,
+            "retry_count": job.retry_count + 1,
+            "cancel_requested": False,
+            "progress": 0,
+            "completed_steps": 0,
+            "current_step": None,
+            "error": None,
+            "result": None,
+            "finished_at": None,
+        },
+        JobEventType.STATUS,
+        message="queued again",
+        log_level="INFO",
+    )
+    await _enqueue(runtime, queue, job)
+    return job
+
+
+async def recover_jobs(runtime: Runtime, queue: JobQueue) -> list[str]:
+    """Hand jobs of dead workers to live ones and enqueue jobs that never reached Redis.
+
+    A running attempt refreshes a liveness key; when it has expired the worker is gone,
+    and releasing ARQ's in-progress lock lets the next worker take the attempt over.
+    """
+    async with runtime.sessions() as session:
+        rows = await session.scalars(
+            select(Job).where(col(Job.status).in_([JobStatus.QUEUED, JobStatus.PROCESSING]))
+        )
+        jobs = list(rows.all())
+    recovered: list[str] = []
+    for job in jobs:
+        if job.status == JobStatus.PROCESSING:
+            if await runtime.redis.exists(queue.alive_key(job.id)):
+                continue
+            if await queue.is_known(job.id, job.retry_count):
+                await queue.release(job.id, job.retry_count)
+            else:
+                await queue.enqueue(job.id, job.retry_count)
+            recovered.append(job.id)
+        elif utcnow() - job.updated_at > ENQUEUE_GRACE and not await queue.is_known(
+            job.id, job.retry_count
+        ):
+            await queue.enqueue(job.id, job.retry_count)
+            recovered.append(job.id)
+    if recovered:
+        log.info("jobs.recovered", job_ids=recovered)
+    return recovered

@@ -1,0 +1,37 @@
+"""Which service runs each job kind, with the clients of this worker process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kra_graphql.collection import importer, service
+from kra_graphql.collection.params import CollectParams, EnrichParams, ResultsParams
+from kra_graphql.jobs.models import JobKind
+from kra_graphql.jobs.reporter import JobReporter
+from kra_graphql.jobs.runner import JobHandler, JobOutcome
+from kra_graphql.kra.client import KraClient
+from kra_graphql.runtime import Runtime
+
+
+def build_handlers(kra: KraClient) -> dict[str, JobHandler]:
+    async def collect(
+        runtime: Runtime, reporter: JobReporter, params: dict[str, Any]
+    ) -> JobOutcome:
+        return await service.collect_races(runtime, kra, reporter, CollectParams.from_json(params))
+
+    async def enrich(runtime: Runtime, reporter: JobReporter, params: dict[str, Any]) -> JobOutcome:
+        return await service.enrich_races(runtime, kra, reporter, EnrichParams.from_json(params))
+
+    async def results(
+        runtime: Runtime, reporter: JobReporter, params: dict[str, Any]
+    ) -> JobOutcome:
+        return await service.collect_results(
+            runtime, kra, reporter, ResultsParams.from_json(params)
+        )
+
+    return {
+        JobKind.COLLECTION: collect,
+        JobKind.ENRICHMENT: enrich,
+        JobKind.RESULTS: results,
+        JobKind.IMPORT: importer.import_job,
+    }
