@@ -141,6 +141,7 @@ def replay_kra(
     hold_results: Annotated[
         bool, typer.Option(help="Answer the pre-race view until POST /_admin/release.")
     ] = False,
+    slow_s: Annotated[float, typer.Option(min=0, help="How long a 'slow' fault stalls.")] = 30,
 ) -> None:
     """Serve recorded KRA answers over the same URLs as the real API."""
     from kra_graphql.kra.replay import serve_replay
@@ -159,6 +160,7 @@ def replay_kra(
         rate_limit_per_min=rate_limit_per_min,
         require_key=require_key,
         hold_results=hold_results,
+        slow_s=slow_s,
     )
 
 

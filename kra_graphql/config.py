@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     # A running job refreshes a liveness key this often; a job whose key has expired
     # belongs to a dead worker and is handed to another one.
     job_alive_ttl_s: Annotated[int, Field(ge=2, le=600)] = 15
+    # How often a worker looks for such jobs (a divisor of 60).
+    job_recovery_interval_s: Annotated[int, Field(ge=1, le=60)] = 30
 
     kra_timeout_s: Annotated[float, Field(gt=0, le=300)] = 15.0
     kra_max_attempts: Annotated[int, Field(ge=1, le=10)] = 4
@@ -56,6 +58,13 @@ class Settings(BaseSettings):
     # Local (Asia/Seoul) hour at which yesterday's races are collected.
     daily_collection_hour: Annotated[int, Field(ge=0, le=23)] = 6
     db_pool_size: Annotated[int, Field(ge=1, le=200)] = 10
+
+    @field_validator("job_recovery_interval_s")
+    @classmethod
+    def _divides_minute(cls, value: int) -> int:
+        if 60 % value:
+            raise ValueError("must divide 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60)")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 from gql import Client
 from gql.client import AsyncClientSession
@@ -21,10 +22,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from kra_graphql.config import Settings
 from kra_graphql.db import create_engine, create_sessionmaker
+from kra_graphql.jobs.queue import JobQueue
 from kra_graphql.migrate import upgrade_engine
+from kra_graphql.runtime import Runtime
 from tests.support import Process, child_env, free_port, wait_http_ok
 
 RUN_ID = uuid.uuid4().hex[:10]
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "kra"
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REDIS_PREFIX = f"kra-test-{RUN_ID}:"
@@ -62,6 +66,17 @@ async def delete_redis_keys(pattern: str) -> None:
         await client.aclose()
 
 
+async def forget_aborts(prefix: str) -> None:
+    """ARQ files abort requests in one shared sorted set: remove only ours."""
+    client: Redis = Redis.from_url(REDIS_URL)
+    try:
+        ours = [m async for m, _ in client.zscan_iter("arq:abort") if prefix.encode() in m]
+        if ours:
+            await client.zrem("arq:abort", *ours)
+    finally:
+        await client.aclose()
+
+
 @pytest.fixture(scope="session")
 async def database_url() -> AsyncIterator[str]:
     name = f"kra_test_{RUN_ID}"
@@ -81,29 +96,60 @@ async def redis_keys() -> AsyncIterator[str]:
         # ARQ keeps job and result keys under its own fixed prefixes; our job ids
         # carry the run prefix, so one pattern finds both kinds.
         await delete_redis_keys(f"*{REDIS_PREFIX}*")
+        await forget_aborts(REDIS_PREFIX)
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str, redis_keys: str) -> Settings:
+def replay_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The replay server (`kra-graphql replay-kra`) over the recorded fixtures."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("replay") / "replay.log"
+    process = Process(
+        ["replay-kra", "--fixtures", str(FIXTURES), "--port", str(port), "--slow-s", "4"],
+        child_env({}),
+        log,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http_ok(f"{url}/_admin/stats", process=process)
+        yield url
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, redis_keys: str, replay_url: str) -> Settings:
+    # Short timeouts and backoffs keep fault and recovery tests fast.
     return Settings(
         database_url=database_url,
         redis_url=REDIS_URL,
         redis_prefix=redis_keys,
         arq_queue_name=f"{redis_keys}queue",
         worker_heartbeat_s=1,
+        kra_api_base_url=replay_url,
+        kra_rate_limit_per_min=0,
+        kra_timeout_s=2,
+        kra_backoff_base_s=0.02,
+        job_max_retries=1,
+        job_retry_backoff_s=0.2,
+        job_alive_ttl_s=2,
+        job_recovery_interval_s=1,
+        daily_collection_enabled=False,
     )
+
+
+SETTINGS_ENV = (
+    "database_url", "redis_url", "redis_prefix", "arq_queue_name", "worker_heartbeat_s",
+    "worker_max_jobs", "kra_api_base_url", "kra_rate_limit_per_min", "kra_timeout_s",
+    "kra_backoff_base_s", "job_max_retries", "job_retry_backoff_s", "job_alive_ttl_s",
+    "job_recovery_interval_s", "daily_collection_enabled",
+)  # fmt: skip
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    return child_env(
-        {
-            "DATABASE_URL": settings.database_url,
-            "REDIS_URL": settings.redis_url or "",
-            "REDIS_PREFIX": settings.redis_prefix,
-            "ARQ_QUEUE_NAME": settings.arq_queue_name,
-            "WORKER_HEARTBEAT_S": str(settings.worker_heartbeat_s),
-        }
-    )
+    """The same settings as environment variables for a subprocess."""
+    values = {name.upper(): getattr(settings, name) for name in SETTINGS_ENV}
+    return child_env({name: str(value) for name, value in values.items() if value is not None})
 
 
 @pytest.fixture(scope="session")
@@ -161,3 +207,31 @@ async def gql_session(api_url: str) -> AsyncIterator[AsyncClientSession]:
     transport = HTTPXAsyncTransport(url=f"{api_url}/graphql", timeout=30)
     async with Client(transport=transport, execute_timeout=30) as session:
         yield session
+
+
+@pytest.fixture(scope="session")
+async def runtime(engine: AsyncEngine, settings: Settings) -> AsyncIterator[Runtime]:
+    runtime = Runtime.create(settings)
+    try:
+        yield runtime
+    finally:
+        await runtime.close()
+
+
+@pytest.fixture(scope="session")
+async def job_queue(settings: Settings) -> AsyncIterator[JobQueue]:
+    queue = await JobQueue.connect(settings)
+    try:
+        yield queue
+    finally:
+        await queue.close()
+
+
+@pytest.fixture
+async def replay(replay_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """Admin access to the replay server; faults, holds and latency are reset afterwards."""
+    async with httpx.AsyncClient(base_url=replay_url) as client:
+        await client.post("/_admin/reset")
+        yield client
+        await client.post("/_admin/latency", json={"ms": 0})
+        await client.post("/_admin/reset")

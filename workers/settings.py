@@ -55,7 +55,7 @@ def _cron_jobs(settings: Settings) -> list[Any]:
         cron(
             tasks.recover,
             name=f"{settings.redis_prefix}recover",
-            second={7},
+            second=set(range(0, 60, settings.job_recovery_interval_s)),
             run_at_startup=True,
             unique=True,
         )

@@ -10,6 +10,7 @@ from kra_graphql.graphql.extensions import OperationLifecycle
 from kra_graphql.graphql.inputs import RaceFilter
 from kra_graphql.graphql.pagination import Connection, to_connection
 from kra_graphql.graphql.types import (
+    CollectionStatus,
     Entry,
     Health,
     Horse,
@@ -23,6 +24,8 @@ from kra_graphql.graphql.types import (
 from kra_graphql.health import check_health
 from kra_graphql.pagination import check_page_size
 from kra_graphql.races import queries
+from kra_graphql.races.dates import format_race_date, parse_race_date
+from kra_graphql.races.models import check_meet
 
 # Bounded, so distinct hostile queries cannot grow memory without limit.
 DOCUMENT_CACHE_SIZE = 1024
@@ -59,6 +62,21 @@ class Query:
     async def race(self, info: Info, id: strawberry.ID) -> Race | None:
         row = await queries.get_race(await info.context.session(), str(id))
         return Race.from_model(row) if row else None
+
+    @strawberry.field(description="Collection progress of one race day at one meet.")
+    async def collection_status(self, info: Info, date: str, meet: int) -> CollectionStatus:
+        day = parse_race_date(date, field="date")
+        check_meet(meet, field="meet")
+        status = await queries.day_status(await info.context.session(), day, meet)
+        return CollectionStatus(
+            date=format_race_date(day),
+            meet=meet,
+            total=status.total,
+            collected=status.collected,
+            enriched=status.enriched,
+            resulted=status.resulted,
+            status=status.status,
+        )
 
 
 class Schema(strawberry.Schema):

@@ -219,3 +219,16 @@ class Race(Node):
             created_at=row.created_at,
             updated_at=row.updated_at,
         )
+
+
+@strawberry.type(description="How far the races of one day at one meet have been collected.")
+class CollectionStatus:
+    date: str
+    meet: int
+    total: int = strawberry.field(description="Races known for the day.")
+    collected: int
+    enriched: int
+    resulted: int = strawberry.field(description="Races with a published result (or none).")
+    status: str = strawberry.field(
+        description="NOT_COLLECTED, COLLECTING, COLLECTED, ENRICHED or RESULTED."
+    )

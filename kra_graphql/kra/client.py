@@ -292,7 +292,7 @@ class KraClient:
         params: Mapping[str, object],
     ) -> None:
         seconds = time.monotonic() - started
-        log_method = log.info if outcome in ("ok", "no_data") else log.warning
+        log_method = log.debug if outcome in ("ok", "no_data") else log.warning
         log_method(
             "kra_call",
             endpoint=endpoint,

@@ -9,16 +9,13 @@ from kra_graphql.config import Settings
 from kra_graphql.kra.client import KraClient, OnCall
 from kra_graphql.kra.ratelimit import RateLimiter
 
-# Per-attempt timeout; the client retries past it.
-TIMEOUT_S = 15.0
-
 
 def create_http_client(settings: Settings) -> httpx.AsyncClient:
     """The one `httpx.AsyncClient` a process uses for KRA calls; the caller closes it."""
     return httpx.AsyncClient(
-        timeout=TIMEOUT_S,
+        timeout=settings.kra_timeout_s,
         limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
-        headers={"Accept": "application/json"},
+        headers={"Accept": "application/json", "User-Agent": "kra-graphql"},
     )
 
 
@@ -42,6 +39,8 @@ def create_kra_client(
         api_key=key,
         http=http,
         rate_limiter=limiter,
-        timeout_s=TIMEOUT_S,
+        max_attempts=settings.kra_max_attempts,
+        backoff_base_s=settings.kra_backoff_base_s,
+        timeout_s=settings.kra_timeout_s,
         on_call=on_call,
     )

@@ -426,6 +426,21 @@ def _faults_route(state: ReplayState) -> Callable[[Request], Any]:
     return route
 
 
+def _latency_route(state: ReplayState) -> Callable[[Request], Any]:
+    """Change the added latency while running, e.g. to slow a job down in a test."""
+
+    async def route(request: Request) -> Response:
+        try:
+            data: Any = await request.json()
+            latency_ms = float(data["ms"])
+        except (ValueError, KeyError, TypeError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        state.latency_s = max(0.0, latency_ms) / 1000
+        return JSONResponse({"latency_ms": state.latency_s * 1000})
+
+    return route
+
+
 def _stats_route(state: ReplayState) -> Callable[[Request], Any]:
     async def route(request: Request) -> Response:
         now = time.monotonic()
@@ -436,6 +451,8 @@ def _stats_route(state: ReplayState) -> Callable[[Request], Any]:
                 "total_calls": sum(state.calls.values()),
                 "outcomes": dict(state.outcomes),
                 "calls_last_minute": recent,
+                # Monotonic seconds of the answered calls of the last minute, oldest first.
+                "recent_call_times": [moment for moment in state.recent if moment > now - 60],
                 "rate_limit_per_min": state.rate_limit,
                 "rate_window_s": state.rate_window_s,
                 "queued_faults": len(state.faults),
@@ -495,6 +512,7 @@ def create_replay_app(
         Route("/_admin/hold", _release_route(state, False), methods=["POST"]),
         Route("/_admin/faults", _faults_route(state), methods=["POST", "DELETE"]),
         Route("/_admin/stats", _stats_route(state), methods=["GET"]),
+        Route("/_admin/latency", _latency_route(state), methods=["POST"]),
         Route("/_admin/reset", _reset_route(state), methods=["POST"]),
     ]
     app = Starlette(routes=routes)

@@ -13,7 +13,16 @@ from sqlmodel import col
 
 from kra_graphql.errors import BadUserInput
 from kra_graphql.pagination import Page, decode_cursor, encode_cursor
-from kra_graphql.races.models import Entry, Horse, Jockey, Race, Trainer
+from kra_graphql.races.models import (
+    CollectionStatus,
+    EnrichmentStatus,
+    Entry,
+    Horse,
+    Jockey,
+    Race,
+    ResultStatus,
+    Trainer,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,3 +122,41 @@ async def jockeys_by_no(session: AsyncSession, numbers: Sequence[str]) -> dict[s
 async def trainers_by_no(session: AsyncSession, numbers: Sequence[str]) -> dict[str, Trainer]:
     rows = await session.scalars(select(Trainer).where(col(Trainer.trainer_no).in_(numbers)))
     return {trainer.trainer_no: trainer for trainer in rows.all()}
+
+
+@dataclass(frozen=True, slots=True)
+class DayStatus:
+    total: int
+    collected: int
+    enriched: int
+    resulted: int
+
+    @property
+    def status(self) -> str:
+        """NOT_COLLECTED, COLLECTING (some races), COLLECTED, ENRICHED or RESULTED (all races)."""
+        if self.total == 0 or self.collected == 0:
+            return "NOT_COLLECTED"
+        if self.collected < self.total:
+            return "COLLECTING"
+        if self.resulted == self.total:
+            return "RESULTED"
+        return "ENRICHED" if self.enriched == self.total else "COLLECTED"
+
+
+async def day_status(session: AsyncSession, race_date: date, meet: int) -> DayStatus:
+    def count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
+        return func.count().filter(condition)
+
+    row = (
+        await session.execute(
+            select(
+                func.count(),
+                count_where(col(Race.collection_status) == CollectionStatus.COLLECTED),
+                count_where(col(Race.enrichment_status) == EnrichmentStatus.ENRICHED),
+                count_where(
+                    col(Race.result_status).in_([ResultStatus.RESULTED, ResultStatus.NO_RESULT])
+                ),
+            ).where(col(Race.race_date) == race_date, col(Race.meet) == meet)
+        )
+    ).one()
+    return DayStatus(total=row[0], collected=row[1], enriched=row[2], resulted=row[3])
