@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 import pytest
+from gql import GraphQLRequest, gql
+from gql.client import AsyncClientSession
 from sqlalchemy import func, select
 from sqlmodel import col
 
@@ -91,6 +93,31 @@ async def test_a_full_day_lands_as_recorded(
             key=lambda e: (e.finish_position, e.gate_number),
         )
         assert [e.gate_number for e in placed] == finish_order(items)
+
+
+async def test_collection_status_over_graphql(
+    runtime: Runtime,
+    job_queue: JobQueue,
+    replay: httpx.AsyncClient,
+    gql_session: AsyncClientSession,
+) -> None:
+    query = gql("query S($d: String!, $m: Int!) { collectionStatus(date: $d, meet: $m) "
+                "{ date meet total collected enriched resulted status } }")  # fmt: skip
+    before = await gql_session.execute(
+        GraphQLRequest(query, variable_values={"d": "2025-05-02", "m": 3})
+    )
+    await run_to_end(runtime, job_queue, JobKind.COLLECTION, collect("20250502", 3))
+    after = await gql_session.execute(
+        GraphQLRequest(query, variable_values={"d": "20250502", "m": 3})
+    )
+
+    races = len(fixture_day("20250502", 3))
+    assert before["collectionStatus"]["status"] == "NOT_COLLECTED"
+    assert before["collectionStatus"]["total"] == 0
+    assert after["collectionStatus"] == {
+        "date": "20250502", "meet": 3, "total": races, "collected": races,
+        "enriched": races, "resulted": races, "status": "RESULTED",
+    }  # fmt: skip
 
 
 async def test_running_the_same_day_twice_changes_nothing(

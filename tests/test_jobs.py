@@ -208,6 +208,11 @@ async def test_events_arrive_in_order_and_end_with_the_terminal_status(
     progress = [event.progress for event in events]
     assert progress == sorted(progress)
     assert any(event.type is JobEventType.LOG for event in events)
+    midway = [e for e in events if e.status == JobStatus.PROCESSING and e.completed_steps]
+    assert midway
+    assert all(
+        e.estimated_completion is not None and e.estimated_completion >= e.at for e in midway
+    )
 
 
 async def test_calls_stay_within_the_limit_across_two_workers(

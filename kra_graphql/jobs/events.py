@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from kra_graphql.jobs.models import Job
+from kra_graphql.jobs.models import Job, JobStatus
 
 
 class JobEventType(StrEnum):
@@ -35,6 +35,7 @@ class JobEvent:
     current_step: str | None
     message: str | None
     at: datetime
+    estimated_completion: datetime | None
 
     @classmethod
     def of(cls, job: Job, type_: JobEventType, message: str | None = None) -> JobEvent:
@@ -50,6 +51,7 @@ class JobEvent:
             current_step=job.current_step,
             message=message,
             at=job.updated_at,
+            estimated_completion=estimate_completion(job),
         )
 
     def encode(self) -> bytes:
@@ -60,7 +62,20 @@ class JobEvent:
         fields: dict[str, Any] = orjson.loads(data)
         fields["type"] = JobEventType(fields["type"])
         fields["at"] = datetime.fromisoformat(fields["at"])
+        if fields.get("estimated_completion"):
+            fields["estimated_completion"] = datetime.fromisoformat(fields["estimated_completion"])
         return cls(**fields)
+
+
+def estimate_completion(job: Job) -> datetime | None:
+    """Linear extrapolation from the steps done so far; None until there is a basis."""
+    if job.status != JobStatus.PROCESSING or job.started_at is None:
+        return None
+    if not job.total_steps or not job.completed_steps:
+        return None
+    elapsed = job.updated_at - job.started_at
+    remaining = job.total_steps - job.completed_steps
+    return job.updated_at + elapsed * remaining / job.completed_steps
 
 
 def events_channel(prefix: str) -> str:
