@@ -5,16 +5,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
 from kra_graphql.config import Settings, get_settings
+from kra_graphql.graphql.context import ApiServices
 from kra_graphql.graphql.view import create_view
 from kra_graphql.health import check_health
+from kra_graphql.jobs.hub import JobEventHub
+from kra_graphql.jobs.queue import JobQueue
 from kra_graphql.logging import configure_logging, get_logger
-from kra_graphql.runtime import Runtime
+from kra_graphql.runtime import Runtime, require_redis_url
 
 log = get_logger(__name__)
 
@@ -42,11 +46,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         runtime = Runtime.create(settings)
+        queue = await JobQueue.connect(settings)
+        # Its own connection: a pub/sub read waits indefinitely, unlike ordinary commands.
+        hub = JobEventHub(Redis.from_url(require_redis_url(settings)), settings.redis_prefix)
         app.state.runtime = runtime
+        app.state.services = ApiServices(runtime=runtime, queue=queue, hub=hub)
         log.info("api.started", environment=settings.environment.value)
         try:
             yield
         finally:
+            await hub.close()
+            await queue.close()
             await runtime.close()
 
     view = create_view(graphiql=not settings.is_production)

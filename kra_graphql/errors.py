@@ -25,6 +25,14 @@ class AppError(Exception):
         self.message = message
         self.field = field
 
+    @property
+    def extensions(self) -> dict[str, object]:
+        """graphql-core copies these onto the error wherever it is raised (subscriptions too)."""
+        extensions: dict[str, object] = {"code": self.code.value}
+        if self.field is not None:
+            extensions["field"] = self.field
+        return extensions
+
 
 class BadUserInput(AppError):
     code = ErrorCode.BAD_USER_INPUT

@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from kra_graphql.errors import BadUserInput
 
 MAX_PAGE_SIZE = 100
@@ -21,7 +23,8 @@ class Page(Generic[T]):
     cursors: Sequence[str]
     has_next: bool
     has_previous: bool
-    count_total: Callable[[], Awaitable[int]]
+    # Run only if the client asks for totalCount, on the request's session.
+    count_total: Callable[[AsyncSession], Awaitable[int]]
 
 
 def check_page_size(first: int, *, field: str = "first") -> int:

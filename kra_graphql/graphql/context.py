@@ -2,26 +2,50 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.websockets import WebSocket
 
 from kra_graphql.graphql.loaders import Loaders
+from kra_graphql.jobs.hub import JobEventHub
+from kra_graphql.jobs.queue import JobQueue
 from kra_graphql.runtime import Runtime
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiServices:
+    """What the API process creates once at start-up and shares between requests."""
+
+    runtime: Runtime
+    queue: JobQueue
+    hub: JobEventHub
 
 
 class Context:
-    def __init__(self, runtime: Runtime, request: Request | WebSocket | None = None) -> None:
-        self.runtime = runtime
+    def __init__(self, services: ApiServices, request: Request | WebSocket | None = None) -> None:
+        self.runtime = services.runtime
+        self.queue = services.queue
+        self.hub = services.hub
         self.request = request
         self._session: AsyncSession | None = None
-        self.loaders = Loaders(self.session)
+        self._lock = asyncio.Lock()
+        self.loaders = Loaders(self.read)
 
-    async def session(self) -> AsyncSession:
-        """The request's read session, opened on first use and closed after the operation."""
-        if self._session is None:
-            self._session = self.runtime.sessions()
-        return self._session
+    async def read(self, query: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run a query on the request's session, opened on first use, closed after the
+        operation. Sibling resolvers run concurrently and a session allows one statement at
+        a time, so their queries take turns on the one connection."""
+        async with self._lock:
+            if self._session is None:
+                self._session = self.runtime.sessions()
+            return await query(self._session)
 
     async def close(self) -> None:
         if self._session is not None:

@@ -19,10 +19,7 @@ def format_error(error: GraphQLError, *, mask: bool) -> GraphQLError:
     """Give every error a code from the fixed set; hide what the caller must not see."""
     original = error.original_error
     if isinstance(original, AppError):
-        extensions: dict[str, object] = {"code": original.code.value}
-        if original.field is not None:
-            extensions["field"] = original.field
-        return _rebuild(error, original.message, extensions)
+        return _rebuild(error, original.message, original.extensions)
     if original is None:
         # Parse and validation errors: the query itself is what the caller got wrong.
         code = (error.extensions or {}).get("code", ErrorCode.BAD_USER_INPUT.value)

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kra_graphql.pagination import Page
 
@@ -31,11 +32,12 @@ class Edge(Generic[T]):
 class Connection(Generic[T]):
     edges: list[Edge[T]]
     page_info: PageInfo
-    count_total: strawberry.Private[Callable[[], Awaitable[int]]]
+    count_total: strawberry.Private[Callable[[AsyncSession], Awaitable[int]]]
 
     @strawberry.field(description="Items matching the filter across all pages.")
-    async def total_count(self) -> int:
-        return await self.count_total()
+    async def total_count(self, info: strawberry.Info) -> int:
+        total: int = await info.context.read(self.count_total)
+        return total
 
 
 def to_connection(page: Page[M], convert: Callable[[M], T]) -> Connection[T]:

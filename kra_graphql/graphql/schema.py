@@ -7,8 +7,11 @@ from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 
 from kra_graphql.graphql.extensions import OperationLifecycle
-from kra_graphql.graphql.inputs import RaceFilter
+from kra_graphql.graphql.inputs import JobFilter, RaceFilter
+from kra_graphql.graphql.job_types import Job
+from kra_graphql.graphql.mutations import Mutation
 from kra_graphql.graphql.pagination import Connection, to_connection
+from kra_graphql.graphql.subscriptions import Subscription
 from kra_graphql.graphql.types import (
     CollectionStatus,
     Entry,
@@ -22,6 +25,8 @@ from kra_graphql.graphql.types import (
     Trainer,
 )
 from kra_graphql.health import check_health
+from kra_graphql.jobs import queries as job_queries
+from kra_graphql.jobs.queries import JobQuery
 from kra_graphql.pagination import check_page_size
 from kra_graphql.races import queries
 from kra_graphql.races.dates import format_race_date, parse_race_date
@@ -42,6 +47,7 @@ class Query:
             worker=ServiceStatus.of(report.worker),
             queued_jobs=report.queued_jobs,
             running_jobs=report.running_jobs,
+            active_subscriptions=info.context.hub.subscriber_count,
         )
 
     @strawberry.field(description="Races, newest day first, then by meet and race number.")
@@ -53,21 +59,42 @@ class Query:
         after: str | None = None,
     ) -> Connection[Race]:
         query = filter.to_query() if filter else queries.RaceQuery()
-        page = await queries.list_races(
-            await info.context.session(), query, first=check_page_size(first), after=after
+        size = check_page_size(first)
+        page = await info.context.read(
+            lambda session: queries.list_races(session, query, first=size, after=after)
         )
         return to_connection(page, Race.from_model)
 
     @strawberry.field
     async def race(self, info: Info, id: strawberry.ID) -> Race | None:
-        row = await queries.get_race(await info.context.session(), str(id))
+        row = await info.context.read(lambda session: queries.get_race(session, str(id)))
         return Race.from_model(row) if row else None
+
+    @strawberry.field(description="Jobs, newest first.")
+    async def jobs(
+        self,
+        info: Info,
+        filter: JobFilter | None = None,
+        first: int = 20,
+        after: str | None = None,
+    ) -> Connection[Job]:
+        query = filter.to_query() if filter else JobQuery()
+        size = check_page_size(first)
+        page = await info.context.read(
+            lambda session: job_queries.list_jobs(session, query, first=size, after=after)
+        )
+        return to_connection(page, Job.from_model)
+
+    @strawberry.field
+    async def job(self, info: Info, id: strawberry.ID) -> Job | None:
+        row = await info.context.loaders.job.load(str(id))
+        return Job.from_model(row) if row else None
 
     @strawberry.field(description="Collection progress of one race day at one meet.")
     async def collection_status(self, info: Info, date: str, meet: int) -> CollectionStatus:
         day = parse_race_date(date, field="date")
         check_meet(meet, field="meet")
-        status = await queries.day_status(await info.context.session(), day, meet)
+        status = await info.context.read(lambda session: queries.day_status(session, day, meet))
         return CollectionStatus(
             date=format_race_date(day),
             meet=meet,
@@ -86,6 +113,8 @@ class Schema(strawberry.Schema):
 
 schema = Schema(
     query=Query,
+    mutation=Mutation,
+    subscription=Subscription,
     types=[Node, Entry, Horse, Jockey, Trainer],
     extensions=[
         OperationLifecycle,

@@ -37,6 +37,9 @@ class Health:
     worker: ServiceStatus
     queued_jobs: int | None = strawberry.field(description="Null while the database is down.")
     running_jobs: int | None = strawberry.field(description="Null while the database is down.")
+    active_subscriptions: int = strawberry.field(
+        description="Live subscriptions on the API process that answered."
+    )
 
 
 @strawberry.type

@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import cast
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from strawberry.http.exceptions import WebSocketDisconnected
 
-from kra_graphql.graphql.context import Context
+from kra_graphql.graphql.context import ApiServices, Context
 from kra_graphql.graphql.schema import schema
-from kra_graphql.runtime import Runtime
+
+
+class _TextFrames(ASGIWebSocketAdapter):
+    """GraphQL over WebSocket clients expect text frames; orjson produces bytes."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
 
 
 class GraphQLView(GraphQL[Context, None]):
+    websocket_adapter_class = _TextFrames
+
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
@@ -25,8 +38,7 @@ class GraphQLView(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        runtime = cast(Runtime, request.app.state.runtime)
-        return Context(runtime, request)
+        return Context(cast(ApiServices, request.app.state.services), request)
 
 
 def create_view(*, graphiql: bool) -> GraphQLView:

@@ -20,22 +20,35 @@ class JobEventType(StrEnum):
     LOG = "LOG"
 
 
+_TIMES = ("at", "estimated_completion", "created_at", "started_at", "finished_at")
+
+
 @dataclass(frozen=True, slots=True)
 class JobEvent:
-    """A job's state right after one change; `sequence` grows by one per change of that job."""
+    """A job's whole state right after one change (so subscribers need no database read);
+    `sequence` grows by one per change of that job."""
 
     job_id: str
     sequence: int
     type: JobEventType
+    message: str | None
+    at: datetime
     kind: str
     status: str
     progress: int
     total_steps: int | None
     completed_steps: int
     current_step: str | None
-    message: str | None
-    at: datetime
     estimated_completion: datetime | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    parameters: dict[str, Any]
+    result: dict[str, Any] | None
+    error: str | None
+    retry_count: int
+    requested_by: str | None
+    parent_id: str | None
 
     @classmethod
     def of(cls, job: Job, type_: JobEventType, message: str | None = None) -> JobEvent:
@@ -43,16 +56,29 @@ class JobEvent:
             job_id=job.id,
             sequence=job.event_sequence,
             type=type_,
+            message=message,
+            at=job.updated_at,
             kind=job.kind,
             status=job.status,
             progress=job.progress,
             total_steps=job.total_steps,
             completed_steps=job.completed_steps,
             current_step=job.current_step,
-            message=message,
-            at=job.updated_at,
             estimated_completion=estimate_completion(job),
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            parameters=job.parameters,
+            result=job.result,
+            error=job.error,
+            retry_count=job.retry_count,
+            requested_by=job.requested_by,
+            parent_id=job.parent_id,
         )
+
+    @property
+    def is_terminal(self) -> bool:
+        return JobStatus(self.status).is_terminal
 
     def encode(self) -> bytes:
         return orjson.dumps(asdict(self))
@@ -61,9 +87,9 @@ class JobEvent:
     def decode(cls, data: bytes | str) -> JobEvent:
         fields: dict[str, Any] = orjson.loads(data)
         fields["type"] = JobEventType(fields["type"])
-        fields["at"] = datetime.fromisoformat(fields["at"])
-        if fields.get("estimated_completion"):
-            fields["estimated_completion"] = datetime.fromisoformat(fields["estimated_completion"])
+        for name in _TIMES:
+            if fields.get(name):
+                fields[name] = datetime.fromisoformat(fields[name])
         return cls(**fields)
 
 

@@ -79,7 +79,7 @@ async def list_races(
     )
     rows = list((await session.scalars(statement)).all())
 
-    async def count_total() -> int:
+    async def count_total(session: AsyncSession) -> int:
         total = await session.scalar(select(func.count()).select_from(Race).where(*conditions))
         return int(total or 0)
 
@@ -160,3 +160,7 @@ async def day_status(session: AsyncSession, race_date: date, meet: int) -> DaySt
         )
     ).one()
     return DayStatus(total=row[0], collected=row[1], enriched=row[2], resulted=row[3])
+
+
+async def existing_race_ids(session: AsyncSession, ids: Sequence[str]) -> list[str]:
+    return list((await session.scalars(select(col(Race.id)).where(col(Race.id).in_(ids)))).all())

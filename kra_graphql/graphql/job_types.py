@@ -1,0 +1,140 @@
+"""Jobs as GraphQL sees them, built from a row or from an event (no database read)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from kra_graphql.errors import BadUserInput
+from kra_graphql.graphql.types import Info, Node
+from kra_graphql.jobs import models
+from kra_graphql.jobs.events import JobEvent as JobEventData
+from kra_graphql.jobs.events import JobEventType, estimate_completion
+from kra_graphql.jobs.models import JobKind, JobStatus
+
+MAX_LOG_LINES = 500
+
+# Registered as GraphQL enums once; annotations use the domain enums themselves.
+strawberry.enum(models.JobKind)
+strawberry.enum(models.JobStatus)
+strawberry.enum(JobEventType)
+
+
+@strawberry.type
+class JobLog:
+    level: str
+    message: str
+    created_at: datetime
+
+
+@strawberry.type(description="A long-running operation; its progress streams via jobProgress.")
+class Job(Node):
+    kind: JobKind
+    status: JobStatus
+    progress: int = strawberry.field(description="0-100; 100 once COMPLETED or PARTIAL.")
+    total_steps: int | None
+    completed_steps: int
+    current_step: str | None
+    estimated_completion: datetime | None = strawberry.field(
+        description="Extrapolated from the steps done so far while PROCESSING."
+    )
+    parameters: dict[str, Any] = strawberry.field(graphql_type=JSON)
+    result: dict[str, Any] | None = strawberry.field(
+        graphql_type=JSON | None,
+        description="Set when finished; `failures` lists what failed in a PARTIAL job.",
+    )
+    error: str | None
+    retry_count: int
+    requested_by: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+    parent_id: strawberry.Private[str | None]
+
+    @strawberry.field
+    async def parent(self, info: Info) -> Job | None:
+        if self.parent_id is None:
+            return None
+        row = await info.context.loaders.job.load(self.parent_id)
+        return Job.from_model(row) if row else None
+
+    @strawberry.field
+    async def children(self, info: Info) -> list[Job]:
+        rows = await info.context.loaders.job_children.load(str(self.id))
+        return [Job.from_model(row) for row in rows]
+
+    @strawberry.field(description="The last log lines, oldest first.")
+    async def logs(self, info: Info, last: int = 20) -> list[JobLog]:
+        if not 0 <= last <= MAX_LOG_LINES:
+            raise BadUserInput(f"must be between 0 and {MAX_LOG_LINES}", field="last")
+        rows = await info.context.loaders.job_logs.load((str(self.id), last))
+        return [JobLog(level=r.level, message=r.message, created_at=r.created_at) for r in rows]
+
+    @classmethod
+    def from_model(cls, row: models.Job) -> Job:
+        return cls(
+            id=strawberry.ID(row.id),
+            kind=models.JobKind(row.kind),
+            status=models.JobStatus(row.status),
+            progress=row.progress,
+            total_steps=row.total_steps,
+            completed_steps=row.completed_steps,
+            current_step=row.current_step,
+            estimated_completion=estimate_completion(row),
+            parameters=row.parameters,
+            result=row.result,
+            error=row.error,
+            retry_count=row.retry_count,
+            requested_by=row.requested_by,
+            created_at=row.created_at,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            updated_at=row.updated_at,
+            parent_id=row.parent_id,
+        )
+
+    @classmethod
+    def from_event(cls, event: JobEventData) -> Job:
+        return cls(
+            id=strawberry.ID(event.job_id),
+            kind=models.JobKind(event.kind),
+            status=models.JobStatus(event.status),
+            progress=event.progress,
+            total_steps=event.total_steps,
+            completed_steps=event.completed_steps,
+            current_step=event.current_step,
+            estimated_completion=event.estimated_completion,
+            parameters=event.parameters,
+            result=event.result,
+            error=event.error,
+            retry_count=event.retry_count,
+            requested_by=event.requested_by,
+            created_at=event.created_at,
+            started_at=event.started_at,
+            finished_at=event.finished_at,
+            updated_at=event.at,
+            parent_id=event.parent_id,
+        )
+
+
+@strawberry.type(description="One change of a job, with the job's state right after it.")
+class JobEvent:
+    sequence: int = strawberry.field(description="Grows by one per change of this job.")
+    type: JobEventType
+    message: str | None
+    at: datetime
+    job: Job
+
+    @classmethod
+    def from_data(cls, event: JobEventData) -> JobEvent:
+        return cls(
+            sequence=event.sequence,
+            type=event.type,
+            message=event.message,
+            at=event.at,
+            job=Job.from_event(event),
+        )

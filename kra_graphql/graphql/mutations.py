@@ -1,0 +1,50 @@
+"""Mutations: validate the input, hand over to the job layer, return the job at once."""
+
+from __future__ import annotations
+
+import strawberry
+
+from kra_graphql.errors import NotFound
+from kra_graphql.graphql.inputs import CollectRacesInput, CollectResultsInput, EnrichRacesInput
+from kra_graphql.graphql.job_types import Job
+from kra_graphql.graphql.types import Info
+from kra_graphql.jobs import service
+from kra_graphql.jobs.models import JobKind
+from kra_graphql.races.queries import existing_race_ids
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Collect a race day (cards, details, results) as a job.")
+    async def collect_races(self, info: Info, input: CollectRacesInput) -> Job:
+        params = input.to_params()
+        ctx = info.context
+        row = await service.submit_job(ctx.runtime, ctx.queue, JobKind.COLLECTION, params.to_json())
+        return Job.from_model(row)
+
+    @strawberry.mutation(description="Fetch horse, jockey and trainer details of these races.")
+    async def enrich_races(self, info: Info, input: EnrichRacesInput) -> Job:
+        params = input.to_params()
+        ctx = info.context
+        known = set(await ctx.read(lambda session: existing_race_ids(session, params.race_ids)))
+        if missing := [race_id for race_id in params.race_ids if race_id not in known]:
+            raise NotFound(f"unknown race ids: {', '.join(missing[:10])}", field="input.raceIds")
+        row = await service.submit_job(ctx.runtime, ctx.queue, JobKind.ENRICHMENT, params.to_json())
+        return Job.from_model(row)
+
+    @strawberry.mutation(description="Collect the results of a race day (or one race) as a job.")
+    async def collect_results(self, info: Info, input: CollectResultsInput) -> Job:
+        params = input.to_params()
+        ctx = info.context
+        row = await service.submit_job(ctx.runtime, ctx.queue, JobKind.RESULTS, params.to_json())
+        return Job.from_model(row)
+
+    @strawberry.mutation(description="Queued jobs end at once; running ones at their next step.")
+    async def cancel_job(self, info: Info, id: strawberry.ID) -> Job:
+        row = await service.cancel_job(info.context.runtime, info.context.queue, str(id))
+        return Job.from_model(row)
+
+    @strawberry.mutation(description="Run a FAILED, PARTIAL or CANCELLED job again.")
+    async def retry_job(self, info: Info, id: strawberry.ID) -> Job:
+        row = await service.retry_job(info.context.runtime, info.context.queue, str(id))
+        return Job.from_model(row)

@@ -1,0 +1,120 @@
+"""One Redis listener per API process, fanned out to bounded per-subscriber queues.
+
+Each event is decoded once and the same object is handed to every subscriber. When a
+subscriber falls behind, a new PROGRESS or LOG event replaces the pending one of the
+same job (the latest state is what a progress bar needs); STATUS events are never
+dropped, so every subscriber sees the terminal status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+
+from redis.asyncio import Redis
+
+from kra_graphql.jobs.events import JobEvent, JobEventType, events_channel
+from kra_graphql.logging import get_logger
+
+log = get_logger(__name__)
+
+Match = Callable[[JobEvent], bool]
+RECONNECT_DELAY_S = 1.0
+
+
+class Subscriber:
+    def __init__(self, match: Match, limit: int) -> None:
+        self.match = match
+        self.limit = limit
+        self._pending: deque[JobEvent] = deque()
+        self._ready = asyncio.Event()
+        self.coalesced = 0
+
+    def offer(self, event: JobEvent) -> None:
+        if not self.match(event):
+            return
+        if len(self._pending) >= self.limit and event.type is not JobEventType.STATUS:
+            self.coalesced += 1
+            if self._replace_same_job(event):
+                return
+            self._drop_oldest_droppable()
+        self._pending.append(event)
+        self._ready.set()
+
+    def _replace_same_job(self, event: JobEvent) -> bool:
+        for index in range(len(self._pending) - 1, -1, -1):
+            pending = self._pending[index]
+            if pending.job_id == event.job_id and pending.type is not JobEventType.STATUS:
+                self._pending[index] = event
+                return True
+        return False
+
+    def _drop_oldest_droppable(self) -> None:
+        for pending in self._pending:
+            if pending.type is not JobEventType.STATUS:
+                self._pending.remove(pending)
+                return
+
+    async def next(self) -> JobEvent:
+        while not self._pending:
+            self._ready.clear()
+            await self._ready.wait()
+        return self._pending.popleft()
+
+
+class JobEventHub:
+    def __init__(self, redis: Redis, prefix: str, *, queue_limit: int = 64) -> None:
+        self._redis = redis
+        self._channel = events_channel(prefix)
+        self._queue_limit = queue_limit
+        self._subscribers: set[Subscriber] = set()
+        self._listener: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, match: Match) -> AsyncIterator[Subscriber]:
+        """Events published from the moment this returns are delivered to the subscriber."""
+        subscriber = Subscriber(match, self._queue_limit)
+        self._subscribers.add(subscriber)
+        if self._listener is None or self._listener.done():
+            self._listening.clear()
+            self._listener = asyncio.create_task(self._listen(), name="job-event-hub")
+        await self._listening.wait()
+        try:
+            yield subscriber
+        finally:
+            self._subscribers.discard(subscriber)
+
+    async def close(self) -> None:
+        """Stop listening and close the hub's own Redis connection."""
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+        await self._redis.aclose()
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async with self._redis.pubsub() as pubsub:
+                    await pubsub.subscribe(self._channel)
+                    self._listening.set()
+                    async for message in pubsub.listen():
+                        if message["type"] == "message":
+                            self._dispatch(JobEvent.decode(message["data"]))
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("job_event_hub.reconnecting", error=str(error))
+                await asyncio.sleep(RECONNECT_DELAY_S)
+
+    def _dispatch(self, event: JobEvent) -> None:
+        for subscriber in tuple(self._subscribers):
+            subscriber.offer(event)
