@@ -17,3 +17,11 @@ def jockey_id(jockey_no: str) -> str:
 
 def trainer_id(trainer_no: str) -> str:
     return f"trainer_{trainer_no}"
+
+
+def prediction_id(pk: int) -> str:
+    return f"prediction_{pk}"
+
+
+def evaluation_id(pk: int) -> str:
+    return f"evaluation_{pk}"

@@ -19,8 +19,10 @@ from kra_graphql.collection.params import (
 from kra_graphql.errors import BadUserInput
 from kra_graphql.jobs.models import JobKind, JobStatus
 from kra_graphql.jobs.queries import JobQuery
+from kra_graphql.prediction.queries import PredictionQuery
 from kra_graphql.races.dates import parse_race_date
-from kra_graphql.races.models import check_meet
+from kra_graphql.races.models import CollectionStatus, EnrichmentStatus, ResultStatus, check_meet
+from kra_graphql.races.people import PeopleQuery
 from kra_graphql.races.queries import RaceQuery
 
 T = TypeVar("T")
@@ -32,6 +34,20 @@ class RaceFilter:
     date_from: str | None = strawberry.field(default=None, description="First day, inclusive.")
     date_to: str | None = strawberry.field(default=None, description="Last day, inclusive.")
     meet: int | None = None
+    collection_status: str | None = strawberry.field(
+        default=None, description="PENDING, COLLECTED or FAILED."
+    )
+    enrichment_status: str | None = strawberry.field(
+        default=None, description="PENDING, ENRICHED, PARTIAL or FAILED."
+    )
+    result_status: str | None = strawberry.field(
+        default=None, description="PENDING, RESULTED, NO_RESULT or FAILED."
+    )
+    distance_min: int | None = strawberry.field(default=None, description="Metres, inclusive.")
+    distance_max: int | None = strawberry.field(default=None, description="Metres, inclusive.")
+    race_class: str | None = strawberry.field(
+        default=None, description="As published, e.g. 국6등급."
+    )
 
     def to_query(self) -> RaceQuery:
         if self.date is not None and (self.date_from is not None or self.date_to is not None):
@@ -42,7 +58,67 @@ class RaceFilter:
         if start and end and start > end:
             raise BadUserInput("dateFrom is after dateTo", field="filter.dateFrom")
         meet = check_meet(self.meet, field="filter.meet") if self.meet is not None else None
-        return RaceQuery(date_from=day or start, date_to=day or end, meet=meet)
+        for status_name, status, allowed in (
+            ("collectionStatus", self.collection_status, CollectionStatus),
+            ("enrichmentStatus", self.enrichment_status, EnrichmentStatus),
+            ("resultStatus", self.result_status, ResultStatus),
+        ):
+            if status is not None and status not in {member.value for member in allowed}:
+                options = ", ".join(member.value for member in allowed)
+                raise BadUserInput(f"must be one of {options}", field=f"filter.{status_name}")
+        for name, metres in (
+            ("distanceMin", self.distance_min),
+            ("distanceMax", self.distance_max),
+        ):
+            if metres is not None and not 0 <= metres <= MAX_DISTANCE:
+                raise BadUserInput(f"must be between 0 and {MAX_DISTANCE}", field=f"filter.{name}")
+        _bounded_text(self.race_class, field="filter.raceClass")
+        return RaceQuery(
+            date_from=day or start,
+            date_to=day or end,
+            meet=meet,
+            collection_status=self.collection_status,
+            enrichment_status=self.enrichment_status,
+            result_status=self.result_status,
+            distance_min=self.distance_min,
+            distance_max=self.distance_max,
+            race_class=self.race_class,
+        )
+
+
+MAX_DISTANCE = 10_000
+MAX_TEXT = 100
+
+
+def _bounded_text(value: str | None, *, field: str) -> str | None:
+    if value is not None and len(value) > MAX_TEXT:
+        raise BadUserInput(f"at most {MAX_TEXT} characters", field=field)
+    return value
+
+
+@strawberry.input(description="Horses, jockeys or trainers.")
+class PeopleFilter:
+    name: str | None = strawberry.field(
+        default=None, description="Any part of the name, case-insensitive (Hangul works)."
+    )
+    home_meet: int | None = None
+
+    def to_query(self) -> PeopleQuery:
+        name = _bounded_text(self.name, field="filter.name")
+        meet = check_meet(self.home_meet, field="filter.homeMeet") if self.home_meet else None
+        return PeopleQuery(name=name.strip() if name else None, home_meet=meet)
+
+
+@strawberry.input
+class PredictionFilter:
+    race_id: strawberry.ID | None = None
+    prompt_id: strawberry.ID | None = None
+
+    def to_query(self) -> PredictionQuery:
+        return PredictionQuery(
+            race_id=_bounded_text(self.race_id, field="filter.raceId"),
+            prompt_id=_bounded_text(self.prompt_id, field="filter.promptId"),
+        )
 
 
 MAX_FILTER_VALUES = 20

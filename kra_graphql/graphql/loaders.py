@@ -10,8 +10,11 @@ from strawberry.dataloader import DataLoader
 
 from kra_graphql.jobs import queries as job_queries
 from kra_graphql.jobs.models import Job, JobLog
-from kra_graphql.races import queries
-from kra_graphql.races.models import Entry, Horse, Jockey, Trainer
+from kra_graphql.pagination import Page
+from kra_graphql.prediction import queries as prediction_queries
+from kra_graphql.prediction.models import Evaluation, Prediction, Prompt
+from kra_graphql.races import people, queries
+from kra_graphql.races.models import Entry, Horse, Jockey, Race, Trainer
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -27,7 +30,7 @@ def _keyed(
 ) -> DataLoader[K, V]:
     async def load(keys: list[K]) -> list[V]:
         found: Mapping[K, V] = await read(lambda session: fetch(session, keys))
-        return [found.get(key, missing()) for key in keys]
+        return [found[key] if key in found else missing() for key in keys]
 
     return DataLoader(load_fn=load)
 
@@ -51,3 +54,33 @@ class Loaders:
         self.job_logs: DataLoader[tuple[str, int], list[JobLog]] = _keyed(
             read, job_queries.last_logs, list
         )
+        self.race: DataLoader[str, Race | None] = _keyed(read, queries.races_by_id, lambda: None)
+        self.history = {
+            kind: _keyed(read, _histories(kind), _missing_page) for kind in people.KINDS
+        }
+        self.predictions_by_race: DataLoader[str, list[Prediction]] = _keyed(
+            read, prediction_queries.predictions_by_race, list
+        )
+        self.prompt: DataLoader[str, Prompt | None] = _keyed(
+            read, prediction_queries.prompts_by_id, lambda: None
+        )
+        self.evaluation: DataLoader[int, Evaluation | None] = _keyed(
+            read, prediction_queries.evaluations_by_id, lambda: None
+        )
+
+
+def _histories(
+    kind: people.PersonKind,
+) -> Callable[
+    [AsyncSession, Sequence[people.HistoryKey]], Awaitable[Mapping[people.HistoryKey, Page[Entry]]]
+]:
+    async def fetch(
+        session: AsyncSession, keys: Sequence[people.HistoryKey]
+    ) -> Mapping[people.HistoryKey, Page[Entry]]:
+        return await people.histories(session, kind, keys)
+
+    return fetch
+
+
+def _missing_page() -> Page[Entry]:
+    raise LookupError("every history key gets a page")

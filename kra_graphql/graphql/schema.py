@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 
 from kra_graphql.graphql.extensions import OperationLifecycle
-from kra_graphql.graphql.inputs import JobFilter, RaceFilter
+from kra_graphql.graphql.inputs import JobFilter, PeopleFilter, PredictionFilter, RaceFilter
 from kra_graphql.graphql.job_types import Job
 from kra_graphql.graphql.mutations import Mutation
+from kra_graphql.graphql.node import resolve_node
 from kra_graphql.graphql.pagination import Connection, to_connection
 from kra_graphql.graphql.subscriptions import Subscription
 from kra_graphql.graphql.types import (
     CollectionStatus,
     Entry,
+    Evaluation,
     Health,
     Horse,
     Info,
     Jockey,
     Node,
+    Prediction,
+    Prompt,
     Race,
     ServiceStatus,
     Trainer,
@@ -27,10 +33,13 @@ from kra_graphql.graphql.types import (
 from kra_graphql.health import check_health
 from kra_graphql.jobs import queries as job_queries
 from kra_graphql.jobs.queries import JobQuery
-from kra_graphql.pagination import check_page_size
-from kra_graphql.races import queries
+from kra_graphql.pagination import Page, check_page_size
+from kra_graphql.prediction import queries as prediction_queries
+from kra_graphql.prediction.queries import PredictionQuery
+from kra_graphql.races import people, queries
 from kra_graphql.races.dates import format_race_date, parse_race_date
 from kra_graphql.races.models import check_meet
+from kra_graphql.races.people import PeopleQuery, PersonKind
 
 # Bounded, so distinct hostile queries cannot grow memory without limit.
 DOCUMENT_CACHE_SIZE = 1024
@@ -70,6 +79,97 @@ class Query:
         row = await info.context.read(lambda session: queries.get_race(session, str(id)))
         return Race.from_model(row) if row else None
 
+    @strawberry.field(description="Any object by its global id.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        return await resolve_node(info, str(id))
+
+    @strawberry.field(description="Horses by name.")
+    async def horses(
+        self,
+        info: Info,
+        filter: PeopleFilter | None = None,
+        first: int = 20,
+        after: str | None = None,
+    ) -> Connection[Horse]:
+        page = await _people(info, "horse", filter, first, after)
+        return to_connection(page, Horse.from_model)
+
+    @strawberry.field
+    async def horse(self, info: Info, horse_no: str) -> Horse | None:
+        row = await info.context.loaders.horse.load(horse_no)
+        return Horse.from_model(row) if row else None
+
+    @strawberry.field(description="Jockeys by name.")
+    async def jockeys(
+        self,
+        info: Info,
+        filter: PeopleFilter | None = None,
+        first: int = 20,
+        after: str | None = None,
+    ) -> Connection[Jockey]:
+        page = await _people(info, "jockey", filter, first, after)
+        return to_connection(page, Jockey.from_model)
+
+    @strawberry.field
+    async def jockey(self, info: Info, jockey_no: str) -> Jockey | None:
+        row = await info.context.loaders.jockey.load(jockey_no)
+        return Jockey.from_model(row) if row else None
+
+    @strawberry.field(description="Trainers by name.")
+    async def trainers(
+        self,
+        info: Info,
+        filter: PeopleFilter | None = None,
+        first: int = 20,
+        after: str | None = None,
+    ) -> Connection[Trainer]:
+        page = await _people(info, "trainer", filter, first, after)
+        return to_connection(page, Trainer.from_model)
+
+    @strawberry.field
+    async def trainer(self, info: Info, trainer_no: str) -> Trainer | None:
+        row = await info.context.loaders.trainer.load(trainer_no)
+        return Trainer.from_model(row) if row else None
+
+    @strawberry.field(description="Predictions, newest first.")
+    async def predictions(
+        self,
+        info: Info,
+        filter: PredictionFilter | None = None,
+        first: int = 20,
+        after: str | None = None,
+    ) -> Connection[Prediction]:
+        query = filter.to_query() if filter else PredictionQuery()
+        size = check_page_size(first)
+        page = await info.context.read(
+            lambda session: prediction_queries.list_predictions(
+                session, query, first=size, after=after
+            )
+        )
+        return to_connection(page, Prediction.from_model)
+
+    @strawberry.field(description="Every prompt version.")
+    async def prompts(self, info: Info) -> list[Prompt]:
+        rows = await info.context.read(prediction_queries.list_prompts)
+        return [Prompt.from_model(row) for row in rows]
+
+    @strawberry.field(description="Evaluations, newest first.")
+    async def evaluations(
+        self,
+        info: Info,
+        prompt_id: strawberry.ID | None = None,
+        first: int = 20,
+        after: str | None = None,
+    ) -> Connection[Evaluation]:
+        size = check_page_size(first)
+        prompt = str(prompt_id) if prompt_id is not None else None
+        page = await info.context.read(
+            lambda session: prediction_queries.list_evaluations(
+                session, prompt, first=size, after=after
+            )
+        )
+        return to_connection(page, Evaluation.from_model)
+
     @strawberry.field(description="Jobs, newest first.")
     async def jobs(
         self,
@@ -104,6 +204,16 @@ class Query:
             resulted=status.resulted,
             status=status.status,
         )
+
+
+async def _people(
+    info: Info, kind: PersonKind, filter: PeopleFilter | None, first: int, after: str | None
+) -> Page[Any]:
+    query = filter.to_query() if filter else PeopleQuery()
+    size = check_page_size(first)
+    return await info.context.read(
+        lambda session: people.list_people(session, kind, query, first=size, after=after)
+    )
 
 
 class Schema(strawberry.Schema):

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
 import strawberry
+from strawberry.scalars import JSON
 
 from kra_graphql.graphql import ids
 from kra_graphql.graphql.context import Context
+from kra_graphql.graphql.pagination import Connection, to_connection
+from kra_graphql.pagination import check_page_size
+from kra_graphql.prediction import models as prediction_models
+from kra_graphql.prediction.models import PredictorKind
+from kra_graphql.prediction.queries import PredictionQuery, list_predictions
 from kra_graphql.races import models
 from kra_graphql.races.dates import format_race_date
+from kra_graphql.races.people import PersonKind
 
 Info = strawberry.Info[Context, None]
 
@@ -42,19 +50,66 @@ class Health:
     )
 
 
+@strawberry.type(description="Career figures from the KRA detail APIs (null until enriched).")
+class Career:
+    starts_total: int | None
+    wins_total: int | None
+    seconds_total: int | None
+    thirds_total: int | None
+    starts_year: int | None
+    wins_year: int | None
+    seconds_year: int | None
+    thirds_year: int | None
+    details_fetched_at: datetime | None
+
+    @strawberry.field(description="Wins per start over the career, 0-1.")
+    def win_rate(self) -> float | None:
+        if not self.starts_total or self.wins_total is None:
+            return None
+        return self.wins_total / self.starts_total
+
+    @classmethod
+    def of(cls, row: models.Horse | models.Jockey | models.Trainer) -> Career:
+        return cls(
+            starts_total=row.starts_total,
+            wins_total=row.wins_total,
+            seconds_total=row.seconds_total,
+            thirds_total=row.thirds_total,
+            starts_year=row.starts_year,
+            wins_year=row.wins_year,
+            seconds_year=row.seconds_year,
+            thirds_year=row.thirds_year,
+            details_fetched_at=row.details_fetched_at,
+        )
+
+
+async def _history(
+    info: Info, kind: PersonKind, number: str, first: int, after: str | None
+) -> Connection[Entry]:
+    page = await info.context.loaders.history[kind].load((number, check_page_size(first), after))
+    return to_connection(page, Entry.from_model)
+
+
 @strawberry.type
 class Horse(Node):
     horse_no: str
     name: str
     sex: str | None
+    birth_date: str | None = strawberry.field(description="YYYYMMDD.")
     home_meet: int | None
+    sire_no: str | None
     sire_name: str | None
+    dam_no: str | None
     dam_name: str | None
     rating: int | None
-    starts_total: int | None
-    wins_total: int | None
-    seconds_total: int | None
-    thirds_total: int | None
+    prize_total: float | None = strawberry.field(description="Career prize money, KRW.")
+    career: Career
+
+    @strawberry.field(description="Race history, newest first.")
+    async def entries(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> Connection[Entry]:
+        return await _history(info, "horse", self.horse_no, first, after)
 
     @classmethod
     def from_model(cls, row: models.Horse) -> Horse:
@@ -63,14 +118,15 @@ class Horse(Node):
             horse_no=row.horse_no,
             name=row.name,
             sex=row.sex,
+            birth_date=format_race_date(row.birth_date) if row.birth_date else None,
             home_meet=row.home_meet,
+            sire_no=row.sire_no,
             sire_name=row.sire_name,
+            dam_no=row.dam_no,
             dam_name=row.dam_name,
             rating=row.rating,
-            starts_total=row.starts_total,
-            wins_total=row.wins_total,
-            seconds_total=row.seconds_total,
-            thirds_total=row.thirds_total,
+            prize_total=float(row.prize_total) if row.prize_total is not None else None,
+            career=Career.of(row),
         )
 
 
@@ -78,8 +134,16 @@ class Horse(Node):
 class Jockey(Node):
     jockey_no: str
     name: str
-    starts_total: int | None
-    wins_total: int | None
+    affiliation: str | None
+    home_meet: int | None
+    debut_date: str | None = strawberry.field(description="YYYYMMDD.")
+    career: Career
+
+    @strawberry.field(description="Recent rides, newest first.")
+    async def entries(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> Connection[Entry]:
+        return await _history(info, "jockey", self.jockey_no, first, after)
 
     @classmethod
     def from_model(cls, row: models.Jockey) -> Jockey:
@@ -87,8 +151,10 @@ class Jockey(Node):
             id=strawberry.ID(ids.jockey_id(row.jockey_no)),
             jockey_no=row.jockey_no,
             name=row.name,
-            starts_total=row.starts_total,
-            wins_total=row.wins_total,
+            affiliation=row.affiliation,
+            home_meet=row.home_meet,
+            debut_date=format_race_date(row.debut_date) if row.debut_date else None,
+            career=Career.of(row),
         )
 
 
@@ -96,8 +162,17 @@ class Jockey(Node):
 class Trainer(Node):
     trainer_no: str
     name: str
-    starts_total: int | None
-    wins_total: int | None
+    affiliation: str | None
+    home_meet: int | None
+    win_rate_total: float | None = strawberry.field(description="As published, in percent.")
+    place_rate_total: float | None = strawberry.field(description="As published, in percent.")
+    career: Career
+
+    @strawberry.field(description="Recent runners, newest first.")
+    async def entries(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> Connection[Entry]:
+        return await _history(info, "trainer", self.trainer_no, first, after)
 
     @classmethod
     def from_model(cls, row: models.Trainer) -> Trainer:
@@ -105,8 +180,11 @@ class Trainer(Node):
             id=strawberry.ID(ids.trainer_id(row.trainer_no)),
             trainer_no=row.trainer_no,
             name=row.name,
-            starts_total=row.starts_total,
-            wins_total=row.wins_total,
+            affiliation=row.affiliation,
+            home_meet=row.home_meet,
+            win_rate_total=row.win_rate_total,
+            place_rate_total=row.place_rate_total,
+            career=Career.of(row),
         )
 
 
@@ -126,9 +204,20 @@ class Entry(Node):
     finish_position: int | None = strawberry.field(description="Null until the result is known.")
     finish_time: float | None = strawberry.field(description="Seconds; null until the result.")
     margin: str | None
+    finish_code: int | None = strawberry.field(
+        description="The raw non-finishing code (90 and above) when the runner was not placed."
+    )
+    race_id: strawberry.Private[str]
     horse_no: strawberry.Private[str]
     jockey_no: strawberry.Private[str | None]
     trainer_no: strawberry.Private[str | None]
+
+    @strawberry.field
+    async def race(self, info: Info) -> Race:
+        row = await info.context.loaders.race.load(self.race_id)
+        if row is None:  # the foreign key makes this unreachable short of corruption
+            raise LookupError(f"race {self.race_id} of entry {self.id} is missing")
+        return Race.from_model(row)
 
     @strawberry.field
     async def horse(self, info: Info) -> Horse:
@@ -169,6 +258,8 @@ class Entry(Node):
             finish_position=row.finish_position,
             finish_time=row.finish_time,
             margin=row.margin,
+            finish_code=row.finish_code,
+            race_id=row.race_id,
             horse_no=row.horse_no,
             jockey_no=row.jockey_no,
             trainer_no=row.trainer_no,
@@ -199,6 +290,23 @@ class Race(Node):
     async def entries(self, info: Info) -> list[Entry]:
         rows = await info.context.loaders.entries_by_race.load(str(self.id))
         return [Entry.from_model(row) for row in rows]
+
+    @strawberry.field(
+        description="Placed runners in finishing order (dead heats share a position); "
+        "empty until the result is known."
+    )
+    async def result(self, info: Info) -> list[Entry]:
+        rows = await info.context.loaders.entries_by_race.load(str(self.id))
+        placed = sorted(
+            (row for row in rows if row.finish_position is not None),
+            key=lambda row: (row.finish_position, row.gate_number),
+        )
+        return [Entry.from_model(row) for row in placed]
+
+    @strawberry.field(description="Stand-alone predictions of this race, oldest first.")
+    async def predictions(self, info: Info) -> list[Prediction]:
+        rows = await info.context.loaders.predictions_by_race.load(str(self.id))
+        return [Prediction.from_model(row) for row in rows]
 
     @classmethod
     def from_model(cls, row: models.Race) -> Race:
@@ -235,3 +343,138 @@ class CollectionStatus:
     status: str = strawberry.field(
         description="NOT_COLLECTED, COLLECTING, COLLECTED, ENRICHED or RESULTED."
     )
+
+
+strawberry.enum(PredictorKind)
+
+
+@strawberry.type(description="A versioned prediction strategy.")
+class Prompt(Node):
+    version: str
+    name: str
+    text: str
+    predictor: PredictorKind
+    parameters: dict[str, Any] = strawberry.field(graphql_type=JSON)
+    created_at: datetime
+    parent_id: strawberry.Private[str | None]
+
+    @strawberry.field
+    async def parent(self, info: Info) -> Prompt | None:
+        if self.parent_id is None:
+            return None
+        row = await info.context.loaders.prompt.load(self.parent_id)
+        return Prompt.from_model(row) if row else None
+
+    @classmethod
+    def from_model(cls, row: prediction_models.Prompt) -> Prompt:
+        return cls(
+            id=strawberry.ID(row.id),
+            version=row.version,
+            name=row.name,
+            text=row.text,
+            predictor=PredictorKind(row.predictor),
+            parameters=row.parameters,
+            created_at=row.created_at,
+            parent_id=row.parent_id,
+        )
+
+
+@strawberry.type
+class Prediction(Node):
+    predicted: list[int] = strawberry.field(description="Gate numbers, first pick first.")
+    confidence: int = strawberry.field(description="0-100.")
+    reasoning: str | None
+    deferred: bool = strawberry.field(description="Below the confidence threshold asked for.")
+    valid_answer: bool
+    used_final_odds: bool
+    model_version: str | None
+    execution_ms: int | None
+    correct_count: int | None = strawberry.field(description="Null until the result is known.")
+    created_at: datetime
+    race_id: strawberry.Private[str]
+    prompt_id: strawberry.Private[str]
+
+    @strawberry.field
+    async def race(self, info: Info) -> Race:
+        row = await info.context.loaders.race.load(self.race_id)
+        if row is None:
+            raise LookupError(f"race {self.race_id} of prediction {self.id} is missing")
+        return Race.from_model(row)
+
+    @strawberry.field
+    async def prompt(self, info: Info) -> Prompt:
+        row = await info.context.loaders.prompt.load(self.prompt_id)
+        if row is None:
+            raise LookupError(f"prompt {self.prompt_id} of prediction {self.id} is missing")
+        return Prompt.from_model(row)
+
+    @classmethod
+    def from_model(cls, row: prediction_models.Prediction) -> Prediction:
+        picks = [row.first_pick, row.second_pick, row.third_pick]
+        return cls(
+            id=strawberry.ID(ids.prediction_id(row.id or 0)),
+            predicted=[pick for pick in picks if pick is not None],
+            confidence=row.confidence,
+            reasoning=row.reasoning,
+            deferred=row.deferred,
+            valid_answer=row.valid_answer,
+            used_final_odds=row.used_final_odds,
+            model_version=row.model_version,
+            execution_ms=row.execution_ms,
+            correct_count=row.correct_count,
+            created_at=row.created_at,
+            race_id=row.race_id,
+            prompt_id=row.prompt_id,
+        )
+
+
+@strawberry.type(description="One prompt scored over a set of races with known results.")
+class Evaluation(Node):
+    race_count: int
+    excluded_count: int
+    success_rate: float
+    average_correct: float
+    win_hit_rate: float
+    used_final_odds: bool
+    metrics: dict[str, Any] = strawberry.field(graphql_type=JSON)
+    parameters: dict[str, Any] = strawberry.field(graphql_type=JSON)
+    created_at: datetime
+    prompt_id: strawberry.Private[str]
+    job_id: strawberry.Private[str | None]
+    evaluation_id: strawberry.Private[int]
+
+    @strawberry.field
+    async def prompt(self, info: Info) -> Prompt:
+        row = await info.context.loaders.prompt.load(self.prompt_id)
+        if row is None:
+            raise LookupError(f"prompt {self.prompt_id} of evaluation {self.id} is missing")
+        return Prompt.from_model(row)
+
+    @strawberry.field(description="The predictions it scored, newest first.")
+    async def predictions(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> Connection[Prediction]:
+        size = check_page_size(first)
+        query = PredictionQuery(evaluation_id=self.evaluation_id)
+        page = await info.context.read(
+            lambda session: list_predictions(session, query, first=size, after=after)
+        )
+        return to_connection(page, Prediction.from_model)
+
+    @classmethod
+    def from_model(cls, row: prediction_models.Evaluation) -> Evaluation:
+        return cls(
+            id=strawberry.ID(ids.evaluation_id(row.id or 0)),
+            race_count=row.race_count,
+            excluded_count=row.excluded_count,
+            success_rate=row.success_rate,
+            average_correct=row.average_correct,
+            win_hit_rate=row.win_hit_rate,
+            used_final_odds=row.used_final_odds,
+            metrics=row.metrics,
+            parameters=row.parameters,
+            created_at=row.created_at,
+            prompt_id=row.prompt_id,
+            job_id=row.job_id,
+            evaluation_id=row.id or 0,
+        )

@@ -30,6 +30,12 @@ class RaceQuery:
     date_from: date | None = None
     date_to: date | None = None
     meet: int | None = None
+    collection_status: str | None = None
+    enrichment_status: str | None = None
+    result_status: str | None = None
+    distance_min: int | None = None
+    distance_max: int | None = None
+    race_class: str | None = None
 
 
 def _filters(query: RaceQuery) -> list[ColumnElement[bool]]:
@@ -40,6 +46,18 @@ def _filters(query: RaceQuery) -> list[ColumnElement[bool]]:
         conditions.append(col(Race.race_date) <= query.date_to)
     if query.meet is not None:
         conditions.append(col(Race.meet) == query.meet)
+    for column, value in (
+        (Race.collection_status, query.collection_status),
+        (Race.enrichment_status, query.enrichment_status),
+        (Race.result_status, query.result_status),
+        (Race.race_class, query.race_class),
+    ):
+        if value is not None:
+            conditions.append(col(column) == value)
+    if query.distance_min is not None:
+        conditions.append(col(Race.distance) >= query.distance_min)
+    if query.distance_max is not None:
+        conditions.append(col(Race.distance) <= query.distance_max)
     return conditions
 
 
@@ -107,6 +125,11 @@ async def entries_by_race(session: AsyncSession, race_ids: Sequence[str]) -> dic
     for entry in (await session.scalars(statement)).all():
         grouped[entry.race_id].append(entry)
     return grouped
+
+
+async def races_by_id(session: AsyncSession, ids: Sequence[str]) -> dict[str, Race]:
+    rows = await session.scalars(select(Race).where(col(Race.id).in_(ids)))
+    return {race.id: race for race in rows.all()}
 
 
 async def horses_by_no(session: AsyncSession, numbers: Sequence[str]) -> dict[str, Horse]:

@@ -1,0 +1,62 @@
+"""`node(id)`: any object by its global id, dispatched on the id's type prefix."""
+
+from __future__ import annotations
+
+from kra_graphql.graphql.job_types import Job
+from kra_graphql.graphql.types import (
+    Entry,
+    Evaluation,
+    Horse,
+    Info,
+    Jockey,
+    Node,
+    Prediction,
+    Prompt,
+    Race,
+    Trainer,
+)
+from kra_graphql.prediction.models import Evaluation as EvaluationRow
+from kra_graphql.prediction.models import Prediction as PredictionRow
+from kra_graphql.races.models import Entry as EntryRow
+
+
+async def resolve_node(info: Info, node_id: str) -> Node | None:
+    loaders = info.context.loaders
+    prefix, _, rest = node_id.partition("_")
+    if not rest:
+        prompt = await loaders.prompt.load(node_id)
+        return Prompt.from_model(prompt) if prompt else None
+    if prefix == "race":
+        race = await loaders.race.load(node_id)
+        return Race.from_model(race) if race else None
+    if prefix == "entry":
+        return await _entry(info, rest)
+    if prefix == "horse":
+        horse = await loaders.horse.load(rest)
+        return Horse.from_model(horse) if horse else None
+    if prefix == "jockey":
+        jockey = await loaders.jockey.load(rest)
+        return Jockey.from_model(jockey) if jockey else None
+    if prefix == "trainer":
+        trainer = await loaders.trainer.load(rest)
+        return Trainer.from_model(trainer) if trainer else None
+    if prefix == "job":
+        job = await loaders.job.load(node_id)
+        return Job.from_model(job) if job else None
+    if prefix == "prediction" and rest.isdigit():
+        prediction = await info.context.read(lambda s: s.get(PredictionRow, int(rest)))
+        return Prediction.from_model(prediction) if prediction else None
+    if prefix == "evaluation" and rest.isdigit():
+        evaluation = await info.context.read(lambda s: s.get(EvaluationRow, int(rest)))
+        return Evaluation.from_model(evaluation) if evaluation else None
+    prompt = await loaders.prompt.load(node_id)
+    return Prompt.from_model(prompt) if prompt else None
+
+
+async def _entry(info: Info, rest: str) -> Entry | None:
+    race_part, _, gate = rest.rpartition("_")
+    if not gate.isdigit():
+        return None
+    entries = await info.context.loaders.entries_by_race.load(f"race_{race_part}")
+    found: EntryRow | None = next((e for e in entries if e.gate_number == int(gate)), None)
+    return Entry.from_model(found) if found else None

@@ -1,0 +1,124 @@
+"""Read-side queries over prompts, predictions and evaluations."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from kra_graphql.errors import BadUserInput
+from kra_graphql.pagination import Page, decode_cursor, encode_cursor
+from kra_graphql.prediction.models import Evaluation, Prediction, Prompt
+
+M = TypeVar("M", Prediction, Evaluation)
+
+
+async def list_prompts(session: AsyncSession) -> list[Prompt]:
+    rows = await session.scalars(select(Prompt).order_by(col(Prompt.name), col(Prompt.created_at)))
+    return list(rows.all())
+
+
+async def prompts_by_id(session: AsyncSession, ids: Sequence[str]) -> dict[str, Prompt]:
+    rows = await session.scalars(select(Prompt).where(col(Prompt.id).in_(ids)))
+    return {prompt.id: prompt for prompt in rows.all()}
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionQuery:
+    race_id: str | None = None
+    prompt_id: str | None = None
+    evaluation_id: int | None = None
+
+
+def _newest_first_after(
+    model: type[Prediction] | type[Evaluation], cursor: str
+) -> ColumnElement[bool]:
+    (id_text,) = decode_cursor(cursor, parts=1)
+    if not id_text.isdigit():
+        raise BadUserInput("not a cursor returned by this API", field="after")
+    return col(model.id) < int(id_text)
+
+
+async def list_predictions(
+    session: AsyncSession, query: PredictionQuery, *, first: int, after: str | None
+) -> Page[Prediction]:
+    conditions: list[ColumnElement[bool]] = []
+    if query.race_id is not None:
+        conditions.append(col(Prediction.race_id) == query.race_id)
+    if query.prompt_id is not None:
+        conditions.append(col(Prediction.prompt_id) == query.prompt_id)
+    if query.evaluation_id is not None:
+        conditions.append(col(Prediction.evaluation_id) == query.evaluation_id)
+    return await _page(session, Prediction, conditions, first=first, after=after)
+
+
+async def list_evaluations(
+    session: AsyncSession, prompt_id: str | None, *, first: int, after: str | None
+) -> Page[Evaluation]:
+    conditions: list[ColumnElement[bool]] = []
+    if prompt_id is not None:
+        conditions.append(col(Evaluation.prompt_id) == prompt_id)
+    return await _page(session, Evaluation, conditions, first=first, after=after)
+
+
+async def _page(
+    session: AsyncSession,
+    model: type[M],
+    conditions: list[ColumnElement[bool]],
+    *,
+    first: int,
+    after: str | None,
+) -> Page[M]:
+    page_conditions = [*conditions, _newest_first_after(model, after)] if after else conditions
+    rows = list(
+        (
+            await session.scalars(
+                select(model)
+                .where(*page_conditions)
+                .order_by(col(model.id).desc())
+                .limit(first + 1)
+            )
+        ).all()
+    )
+
+    async def count_total(session: AsyncSession) -> int:
+        total = await session.scalar(select(func.count()).select_from(model).where(*conditions))
+        return int(total or 0)
+
+    items = rows[:first]
+    return Page(
+        items=items,
+        cursors=[encode_cursor(row.id) for row in items],
+        has_next=len(rows) > first,
+        has_previous=after is not None,
+        count_total=count_total,
+    )
+
+
+async def predictions_by_race(
+    session: AsyncSession, race_ids: Sequence[str]
+) -> dict[str, list[Prediction]]:
+    rows = await session.scalars(
+        select(Prediction)
+        .where(col(Prediction.race_id).in_(race_ids), col(Prediction.run_key) == "direct")
+        .order_by(col(Prediction.id))
+    )
+    grouped: dict[str, list[Prediction]] = defaultdict(list)
+    for prediction in rows.all():
+        grouped[prediction.race_id].append(prediction)
+    return grouped
+
+
+async def predictions_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, Prediction]:
+    rows = await session.scalars(select(Prediction).where(col(Prediction.id).in_(ids)))
+    return {row.id: row for row in rows.all() if row.id is not None}
+
+
+async def evaluations_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, Evaluation]:
+    rows = await session.scalars(select(Evaluation).where(col(Evaluation.id).in_(ids)))
+    return {row.id: row for row in rows.all() if row.id is not None}
