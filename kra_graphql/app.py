@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
 from kra_graphql.config import Settings, get_settings
+from kra_graphql.graphql.cache import CachedView, ResponseCache
 from kra_graphql.graphql.context import ApiServices
 from kra_graphql.graphql.view import create_view
 from kra_graphql.health import check_health
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         hub = JobEventHub(Redis.from_url(require_redis_url(settings)), settings.redis_prefix)
         app.state.runtime = runtime
         app.state.services = ApiServices(runtime=runtime, queue=queue, hub=hub)
+        app.state.cache = ResponseCache(runtime) if settings.response_cache_enabled else None
         log.info("api.started", environment=settings.environment.value)
         try:
             yield
@@ -62,7 +64,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     view = create_view(graphiql=not settings.is_production)
     return Starlette(
         routes=[
-            Route("/graphql", view, methods=["GET", "POST"]),
+            Route("/graphql", CachedView(view), methods=["GET", "POST"]),
             WebSocketRoute("/graphql", view),
             Route("/health", liveness),
             Route("/health/ready", readiness),

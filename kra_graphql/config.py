@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     # Local (Asia/Seoul) hour at which yesterday's races are collected.
     daily_collection_hour: Annotated[int, Field(ge=0, le=23)] = 6
     db_pool_size: Annotated[int, Field(ge=1, le=200)] = 10
+    # Keep answers to read-only race queries until race data changes.
+    response_cache_enabled: bool = True
 
     @field_validator("job_recovery_interval_s")
     @classmethod

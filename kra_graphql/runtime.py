@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from kra_graphql.config import Settings, SettingsError
-from kra_graphql.db import create_engine, create_sessionmaker
+from kra_graphql.db import create_engine, create_sessionmaker, unit_of_work
 
 
 @dataclass(slots=True)
@@ -28,9 +30,23 @@ class Runtime:
             redis=Redis.from_url(require_redis_url(settings), socket_timeout=5),
         )
 
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """One transaction over race data; once committed, cached API answers are stale."""
+        async with unit_of_work(self.sessions) as session:
+            yield session
+        await self.redis.incr(data_version_key(self.settings.redis_prefix))
+
+    async def data_version(self) -> int:
+        return int(await self.redis.get(data_version_key(self.settings.redis_prefix)) or 0)
+
     async def close(self) -> None:
         await self.redis.aclose()
         await self.engine.dispose()
+
+
+def data_version_key(prefix: str) -> str:
+    return f"{prefix}data-version"
 
 
 def require_redis_url(settings: Settings) -> str:

@@ -1,4 +1,7 @@
-"""Rows for tests, on days no real race uses, removed again after the test."""
+"""Rows for tests, on days no real race uses, removed again after the test.
+
+Written through `Runtime.write`, like every writer of race data, so cached API answers
+see the change."""
 
 from __future__ import annotations
 
@@ -8,10 +11,10 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from sqlalchemy import delete
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from kra_graphql.races.models import Entry, Horse, Jockey, Race, Trainer, race_id
+from kra_graphql.runtime import Runtime
 
 _days = itertools.count()
 _numbers = itertools.count(1)
@@ -31,7 +34,7 @@ class Seeded:
 
 
 async def seed_races(
-    sessions: async_sessionmaker[AsyncSession],
+    runtime: Runtime,
     *,
     days: Sequence[date],
     meets: Sequence[int] = (1,),
@@ -39,7 +42,7 @@ async def seed_races(
     runners: int = 3,
 ) -> Seeded:
     seeded = Seeded()
-    async with sessions() as session, session.begin():
+    async with runtime.write() as session:
         for day, meet, number in itertools.product(days, meets, range(1, races_per_meet + 1)):
             race = Race(
                 id=race_id(meet, day, number),
@@ -76,8 +79,8 @@ async def seed_races(
     return seeded
 
 
-async def remove(sessions: async_sessionmaker[AsyncSession], seeded: Seeded) -> None:
-    async with sessions() as session, session.begin():
+async def remove(runtime: Runtime, seeded: Seeded) -> None:
+    async with runtime.write() as session:
         await session.execute(delete(Race).where(col(Race.id).in_([r.id for r in seeded.races])))
         for model, key, values in (
             (Horse, Horse.horse_no, [h.horse_no for h in seeded.horses]),

@@ -11,7 +11,7 @@ from gql import GraphQLRequest
 from gql.client import AsyncClientSession
 from gql.transport.exceptions import TransportQueryError
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kra_graphql.collection.params import CollectParams
 from kra_graphql.graphql.context import ApiServices, Context
@@ -231,11 +231,11 @@ async def test_prompts_predictions_and_evaluations_are_queryable(
 
 
 @pytest.fixture
-async def many_races(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Seeded]:
+async def many_races(runtime: Runtime) -> AsyncIterator[Seeded]:
     days = [unused_day() for _ in range(4)]
-    seeded = await seed_races(sessions, days=days, meets=(1, 2, 3), races_per_meet=3, runners=6)
+    seeded = await seed_races(runtime, days=days, meets=(1, 2, 3), races_per_meet=3, runners=6)
     yield seeded
-    await remove(sessions, seeded)
+    await remove(runtime, seeded)
 
 
 async def _statements(

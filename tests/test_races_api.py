@@ -9,8 +9,8 @@ import pytest
 from gql import GraphQLRequest, gql
 from gql.client import AsyncClientSession
 from gql.transport.exceptions import TransportQueryError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from kra_graphql.runtime import Runtime
 from tests.factories import Seeded, remove, seed_races, unused_day
 
 RACES = gql(
@@ -27,11 +27,11 @@ RACES = gql(
 
 
 @pytest.fixture
-async def three_days(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[Seeded]:
+async def three_days(runtime: Runtime) -> AsyncIterator[Seeded]:
     days = [unused_day() for _ in range(3)]
-    seeded = await seed_races(sessions, days=days, meets=(1, 3), races_per_meet=2)
+    seeded = await seed_races(runtime, days=days, meets=(1, 3), races_per_meet=2)
     yield seeded
-    await remove(sessions, seeded)
+    await remove(runtime, seeded)
 
 
 def _span(seeded: Seeded) -> dict[str, str]:

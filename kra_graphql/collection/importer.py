@@ -11,7 +11,6 @@ from typing import Any
 import orjson
 
 from kra_graphql.collection import store
-from kra_graphql.db import unit_of_work
 from kra_graphql.jobs.failures import describe
 from kra_graphql.jobs.reporter import JobReporter
 from kra_graphql.jobs.runner import JobOutcome
@@ -59,7 +58,7 @@ async def import_files(runtime: Runtime, reporter: JobReporter, paths: list[str]
             if race is None:
                 skipped.append(str(path))
             else:
-                async with unit_of_work(runtime.sessions) as session:
+                async with runtime.write() as session:
                     imported.append(await store.store_race(session, race))
         except Exception as error:
             failures.append({"file": str(path), "error": describe(error)})

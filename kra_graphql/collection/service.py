@@ -16,7 +16,7 @@ from sqlmodel import col
 
 from kra_graphql.collection import store
 from kra_graphql.collection.params import CollectParams, EnrichParams, ResultsParams
-from kra_graphql.db import unit_of_work, utcnow
+from kra_graphql.db import utcnow
 from kra_graphql.jobs.failures import describe
 from kra_graphql.jobs.reporter import JobReporter
 from kra_graphql.jobs.runner import JobOutcome
@@ -54,7 +54,7 @@ async def collect_races(
             if race is None:
                 missing.append(number)
             else:
-                async with unit_of_work(runtime.sessions) as session:
+                async with runtime.write() as session:
                     await store.store_race(session, race, with_results=params.with_results)
                 collected.append(rid)
         except Exception as error:
@@ -109,7 +109,7 @@ async def collect_results(
             if race is None:
                 pending.append(rid)
             else:
-                async with unit_of_work(runtime.sessions) as session:
+                async with runtime.write() as session:
                     await store.store_race(session, race)
                 (resulted if store.result_status(race).value != "PENDING" else pending).append(rid)
         except Exception as error:
@@ -153,7 +153,7 @@ async def _enrich(
         failures += race_failures
         fetched += len(wanted) - len(race_failures)
         status = EnrichmentStatus.PARTIAL if race_failures else EnrichmentStatus.ENRICHED
-        async with unit_of_work(runtime.sessions) as session:
+        async with runtime.write() as session:
             await session.execute(
                 update(Race)
                 .where(col(Race.id) == rid)
@@ -212,7 +212,7 @@ async def _stale_entities(
 
 async def _fetch_horse(runtime: Runtime, kra: KraClient, number: str) -> None:
     detail = await kra.horse(number)
-    async with unit_of_work(runtime.sessions) as session:
+    async with runtime.write() as session:
         if detail is None:
             await _mark_fetched(session, Horse, Horse.horse_no, number)
         else:
@@ -221,7 +221,7 @@ async def _fetch_horse(runtime: Runtime, kra: KraClient, number: str) -> None:
 
 async def _fetch_jockey(runtime: Runtime, kra: KraClient, number: str) -> None:
     detail = await kra.jockey(number)
-    async with unit_of_work(runtime.sessions) as session:
+    async with runtime.write() as session:
         if detail is None:
             await _mark_fetched(session, Jockey, Jockey.jockey_no, number)
         else:
@@ -230,7 +230,7 @@ async def _fetch_jockey(runtime: Runtime, kra: KraClient, number: str) -> None:
 
 async def _fetch_trainer(runtime: Runtime, kra: KraClient, number: str) -> None:
     detail = await kra.trainer(number)
-    async with unit_of_work(runtime.sessions) as session:
+    async with runtime.write() as session:
         if detail is None:
             await _mark_fetched(session, Trainer, Trainer.trainer_no, number)
         else:
