@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -53,6 +54,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.runtime = runtime
         app.state.services = ApiServices(runtime=runtime, queue=queue, hub=hub)
         app.state.cache = ResponseCache(runtime) if settings.response_cache_enabled else None
+        # Start-up objects live as long as the process: keep the collector off them,
+        # which removes most of its pauses from request tails.
+        gc.collect()
+        gc.freeze()
         log.info("api.started", environment=settings.environment.value)
         try:
             yield
