@@ -7,7 +7,7 @@ stored and the job ends PARTIAL with the failure listed.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlmodel import col
 
 from kra_graphql.collection import store
-from kra_graphql.collection.params import CollectParams, EnrichParams, ResultsParams
+from kra_graphql.collection.params import ENTITY_KINDS, CollectParams, EnrichParams, ResultsParams
 from kra_graphql.db import utcnow
 from kra_graphql.jobs.failures import describe
 from kra_graphql.jobs.reporter import JobReporter
@@ -65,7 +65,7 @@ async def collect_races(
 
     result: dict[str, Any] = {"raceIds": collected, "missingRaceNumbers": missing}
     if params.enrich:
-        enriched = await _enrich(runtime, kra, reporter, collected, _all_kinds())
+        enriched = await _enrich(runtime, kra, reporter, collected, set(ENTITY_KINDS))
         failures += enriched.failures
         result["enrichedEntities"] = enriched.result["enrichedEntities"]
         # Races that failed to collect still count as enrichment steps.
@@ -121,10 +121,6 @@ async def collect_results(
     return JobOutcome(result={"resulted": resulted, "pending": pending}, failures=failures)
 
 
-def _all_kinds() -> set[str]:
-    return {"HORSE", "JOCKEY", "TRAINER"}
-
-
 async def _enrich(
     runtime: Runtime,
     kra: KraClient,
@@ -174,7 +170,7 @@ async def _fetch_entity(
     """None on success, else the failure to list in the job result."""
     async with limit:
         try:
-            await _FETCHERS[kind](runtime, kra, number)
+            await _fetch_details(runtime, kra, kind, number)
         except Exception as error:
             return {
                 "raceId": rid,
@@ -191,13 +187,8 @@ async def _stale_entities(
     cutoff = utcnow() - max_age
     found: list[tuple[str, str]] = []
     async with runtime.sessions() as session:
-        for kind, model, key, column in (
-            ("HORSE", Horse, Horse.horse_no, Entry.horse_no),
-            ("JOCKEY", Jockey, Jockey.jockey_no, Entry.jockey_no),
-            ("TRAINER", Trainer, Trainer.trainer_no, Entry.trainer_no),
-        ):
-            if kind not in kinds:
-                continue
+        for kind in sorted(kinds):
+            model, key, column, _, _ = _ENTITIES[kind]
             fetched_at = col(model.details_fetched_at)
             rows = await session.scalars(
                 select(col(key))
@@ -210,42 +201,28 @@ async def _stale_entities(
     return found
 
 
-async def _fetch_horse(runtime: Runtime, kra: KraClient, number: str) -> None:
-    detail = await kra.horse(number)
+async def _fetch_details(runtime: Runtime, kra: KraClient, kind: str, number: str) -> None:
+    model, key, _, fetch, save = _ENTITIES[kind]
+    detail = await fetch(kra, number)
     async with runtime.write() as session:
         if detail is None:
-            await _mark_fetched(session, Horse, Horse.horse_no, number)
+            # The API has no details for it: remember we asked, so we do not ask every day.
+            await session.execute(
+                update(model).where(col(key) == number).values(details_fetched_at=utcnow())
+            )
         else:
-            await store.store_horse(session, detail)
+            await save(session, detail)
 
 
-async def _fetch_jockey(runtime: Runtime, kra: KraClient, number: str) -> None:
-    detail = await kra.jockey(number)
-    async with runtime.write() as session:
-        if detail is None:
-            await _mark_fetched(session, Jockey, Jockey.jockey_no, number)
-        else:
-            await store.store_jockey(session, detail)
-
-
-async def _fetch_trainer(runtime: Runtime, kra: KraClient, number: str) -> None:
-    detail = await kra.trainer(number)
-    async with runtime.write() as session:
-        if detail is None:
-            await _mark_fetched(session, Trainer, Trainer.trainer_no, number)
-        else:
-            await store.store_trainer(session, detail)
-
-
-async def _mark_fetched(session: Any, model: Any, key: Any, number: str) -> None:
-    """The API has no details for it: remember we asked, so we do not ask every day."""
-    await session.execute(
-        update(model).where(col(key) == number).values(details_fetched_at=utcnow())
-    )
-
-
-_FETCHERS: dict[str, Callable[[Runtime, KraClient, str], Awaitable[None]]] = {
-    "HORSE": _fetch_horse,
-    "JOCKEY": _fetch_jockey,
-    "TRAINER": _fetch_trainer,
+# kind -> (table, its number, the entry column pointing at it, KRA call, upsert)
+_ENTITIES: dict[str, tuple[Any, Any, Any, Any, Any]] = {
+    "HORSE": (Horse, Horse.horse_no, Entry.horse_no, KraClient.horse, store.store_horse),
+    "JOCKEY": (Jockey, Jockey.jockey_no, Entry.jockey_no, KraClient.jockey, store.store_jockey),
+    "TRAINER": (
+        Trainer,
+        Trainer.trainer_no,
+        Entry.trainer_no,
+        KraClient.trainer,
+        store.store_trainer,
+    ),
 }

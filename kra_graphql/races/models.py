@@ -78,7 +78,23 @@ class Race(Timestamped, table=True):
     raw: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONType, nullable=False)
 
 
-class Horse(Timestamped, table=True):
+class WithCareer(Timestamped):
+    """Career figures from the KRA detail APIs, shared by horses, jockeys and trainers."""
+
+    starts_total: int | None = None
+    wins_total: int | None = None
+    seconds_total: int | None = None
+    thirds_total: int | None = None
+    starts_year: int | None = None
+    wins_year: int | None = None
+    seconds_year: int | None = None
+    thirds_year: int | None = None
+    # When the details were last asked for (also when the API had none).
+    details_fetched_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    raw: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
+
+
+class Horse(WithCareer, table=True):
     __tablename__ = "horses"
 
     horse_no: str = Field(primary_key=True, max_length=16)
@@ -91,21 +107,11 @@ class Horse(Timestamped, table=True):
     dam_no: str | None = None
     dam_name: str | None = None
     rating: int | None = None
-    starts_total: int | None = None
-    wins_total: int | None = None
-    seconds_total: int | None = None
-    thirds_total: int | None = None
-    starts_year: int | None = None
-    wins_year: int | None = None
-    seconds_year: int | None = None
-    thirds_year: int | None = None
     prize_total: int | None = Field(default=None, sa_type=BigInteger)
     last_price: int | None = Field(default=None, sa_type=BigInteger)
-    details_fetched_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    raw: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
 
 
-class Jockey(Timestamped, table=True):
+class Jockey(WithCareer, table=True):
     __tablename__ = "jockeys"
 
     jockey_no: str = Field(primary_key=True, max_length=16)
@@ -114,19 +120,9 @@ class Jockey(Timestamped, table=True):
     debut_date: date | None = None
     affiliation: str | None = None
     home_meet: int | None = None
-    starts_total: int | None = None
-    wins_total: int | None = None
-    seconds_total: int | None = None
-    thirds_total: int | None = None
-    starts_year: int | None = None
-    wins_year: int | None = None
-    seconds_year: int | None = None
-    thirds_year: int | None = None
-    details_fetched_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    raw: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
 
 
-class Trainer(Timestamped, table=True):
+class Trainer(WithCareer, table=True):
     __tablename__ = "trainers"
 
     trainer_no: str = Field(primary_key=True, max_length=16)
@@ -134,18 +130,8 @@ class Trainer(Timestamped, table=True):
     home_meet: int | None = None
     affiliation: str | None = None
     start_date: date | None = None
-    starts_total: int | None = None
-    wins_total: int | None = None
-    seconds_total: int | None = None
-    thirds_total: int | None = None
-    starts_year: int | None = None
-    wins_year: int | None = None
-    seconds_year: int | None = None
-    thirds_year: int | None = None
     win_rate_total: float | None = None
     place_rate_total: float | None = None
-    details_fetched_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    raw: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
 
 
 class Entry(Timestamped, table=True):
