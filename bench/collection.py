@@ -33,6 +33,7 @@ from kra_graphql.jobs.runner import run_job
 from kra_graphql.kra.factory import create_http_client, create_kra_client
 from kra_graphql.kra.replay import create_replay_app
 from kra_graphql.migrate import upgrade_engine
+from kra_graphql.prediction.service import Predictors
 from kra_graphql.runtime import Runtime
 from workers.handlers import build_handlers
 
@@ -95,7 +96,9 @@ async def collect_month(label: str, month: str, limit: int, replay_url: str) -> 
     await engine.dispose()
     runtime = Runtime.create(settings)
     http = create_http_client(settings)
-    handlers = build_handlers(create_kra_client(settings, runtime.redis, http))
+    handlers = build_handlers(
+        create_kra_client(settings, runtime.redis, http), Predictors(settings, http)
+    )
     async with httpx.AsyncClient(base_url=replay_url) as admin_http:
         await admin_http.post("/_admin/reset")
         started = time.perf_counter()

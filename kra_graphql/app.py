@@ -6,6 +6,7 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -20,6 +21,7 @@ from kra_graphql.health import check_health
 from kra_graphql.jobs.hub import JobEventHub
 from kra_graphql.jobs.queue import JobQueue
 from kra_graphql.logging import configure_logging, get_logger
+from kra_graphql.prediction.service import Predictors
 from kra_graphql.runtime import Runtime, require_redis_url
 
 log = get_logger(__name__)
@@ -52,7 +54,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # Its own connection: a pub/sub read waits indefinitely, unlike ordinary commands.
         hub = JobEventHub(Redis.from_url(require_redis_url(settings)), settings.redis_prefix)
         app.state.runtime = runtime
-        app.state.services = ApiServices(runtime=runtime, queue=queue, hub=hub)
+        http = httpx.AsyncClient()
+        predictors = Predictors(settings, http)
+        app.state.services = ApiServices(
+            runtime=runtime, queue=queue, hub=hub, predictors=predictors
+        )
         app.state.cache = ResponseCache(runtime) if settings.response_cache_enabled else None
         # Start-up objects live as long as the process: keep the collector off them,
         # which removes most of its pauses from request tails.
@@ -63,6 +69,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
         finally:
             await hub.close()
+            await http.aclose()
             await queue.close()
             await runtime.close()
 

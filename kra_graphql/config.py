@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     kra_api_key: SecretStr | None = None
     kra_rate_limit_per_min: Annotated[int, Field(ge=0)] = 100
 
+    # Any OpenAI-compatible chat-completions endpoint, for prompts of kind LLM.
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    llm_max_retries: Annotated[int, Field(ge=0, le=10)] = 2
+    llm_concurrency: Annotated[int, Field(ge=1, le=256)] = 4
+
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     environment: Environment = Environment.DEVELOPMENT
 

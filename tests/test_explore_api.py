@@ -19,6 +19,7 @@ from kra_graphql.graphql.schema import schema
 from kra_graphql.jobs.hub import JobEventHub
 from kra_graphql.jobs.models import JobKind, JobStatus
 from kra_graphql.jobs.queue import JobQueue
+from kra_graphql.prediction.service import Predictors
 from kra_graphql.races.dates import parse_race_date
 from kra_graphql.runtime import Runtime
 from tests.factories import Seeded, remove, seed_races, unused_day
@@ -241,7 +242,12 @@ async def many_races(runtime: Runtime) -> AsyncIterator[Seeded]:
 async def _statements(
     runtime: Runtime, job_queue: JobQueue, engine: AsyncEngine, query: str, **variables: Any
 ) -> int:
-    services = ApiServices(runtime=runtime, queue=job_queue, hub=JobEventHub(runtime.redis, "x:"))
+    services = ApiServices(
+        runtime=runtime,
+        queue=job_queue,
+        hub=JobEventHub(runtime.redis, "x:"),
+        predictors=Predictors(runtime.settings, httpx.AsyncClient()),
+    )
     count = 0
 
     def counter(*_: Any) -> None:

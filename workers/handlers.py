@@ -10,10 +10,12 @@ from kra_graphql.jobs.models import JobKind
 from kra_graphql.jobs.reporter import JobReporter
 from kra_graphql.jobs.runner import JobHandler, JobOutcome
 from kra_graphql.kra.client import KraClient
+from kra_graphql.prediction import service as prediction
+from kra_graphql.prediction.service import Predictors
 from kra_graphql.runtime import Runtime
 
 
-def build_handlers(kra: KraClient) -> dict[str, JobHandler]:
+def build_handlers(kra: KraClient, predictors: Predictors) -> dict[str, JobHandler]:
     async def collect(
         runtime: Runtime, reporter: JobReporter, params: dict[str, Any]
     ) -> JobOutcome:
@@ -29,7 +31,15 @@ def build_handlers(kra: KraClient) -> dict[str, JobHandler]:
             runtime, kra, reporter, ResultsParams.from_json(params)
         )
 
+    async def evaluation(
+        runtime: Runtime, reporter: JobReporter, params: dict[str, Any]
+    ) -> JobOutcome:
+        return await prediction.evaluate_prompt(
+            runtime, predictors, reporter, prediction.EvaluationParams.from_json(params)
+        )
+
     return {
+        JobKind.EVALUATION: evaluation,
         JobKind.COLLECTION: collect,
         JobKind.ENRICHMENT: enrich,
         JobKind.RESULTS: results,

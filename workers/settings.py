@@ -14,6 +14,7 @@ from kra_graphql.config import Settings
 from kra_graphql.jobs.queue import RUN_JOB, JobQueue
 from kra_graphql.kra.factory import create_http_client, create_kra_client
 from kra_graphql.logging import get_logger
+from kra_graphql.prediction.service import Predictors
 from kra_graphql.runtime import Runtime, require_redis_url
 from workers import tasks
 from workers.handlers import build_handlers
@@ -35,7 +36,9 @@ async def _startup(ctx: dict[str, Any]) -> None:
     ctx["queue"] = JobQueue(
         ctx["redis"], prefix=settings.redis_prefix, queue_name=settings.arq_queue_name
     )
-    ctx["handlers"] = build_handlers(create_kra_client(settings, runtime.redis, http))
+    ctx["handlers"] = build_handlers(
+        create_kra_client(settings, runtime.redis, http), Predictors(settings, http)
+    )
     log.info("worker.started", queue=settings.arq_queue_name)
 
 

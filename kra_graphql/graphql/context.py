@@ -14,6 +14,7 @@ from starlette.websockets import WebSocket
 from kra_graphql.graphql.loaders import Loaders
 from kra_graphql.jobs.hub import JobEventHub
 from kra_graphql.jobs.queue import JobQueue
+from kra_graphql.prediction.service import Predictors
 from kra_graphql.runtime import Runtime
 
 T = TypeVar("T")
@@ -26,6 +27,7 @@ class ApiServices:
     runtime: Runtime
     queue: JobQueue
     hub: JobEventHub
+    predictors: Predictors
 
 
 class Context:
@@ -33,6 +35,7 @@ class Context:
         self.runtime = services.runtime
         self.queue = services.queue
         self.hub = services.hub
+        self.predictors = services.predictors
         self.request = request
         self._session: AsyncSession | None = None
         self._lock = asyncio.Lock()

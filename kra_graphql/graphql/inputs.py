@@ -6,6 +6,7 @@ from enum import Enum
 from typing import TypeVar
 
 import strawberry
+from strawberry.scalars import JSON
 
 from kra_graphql.collection.params import (
     ENTITY_KINDS,
@@ -19,7 +20,15 @@ from kra_graphql.collection.params import (
 from kra_graphql.errors import BadUserInput
 from kra_graphql.jobs.models import JobKind, JobStatus
 from kra_graphql.jobs.queries import JobQuery
+from kra_graphql.prediction.models import PredictorKind
+from kra_graphql.prediction.prompts import NewPrompt
 from kra_graphql.prediction.queries import PredictionQuery
+from kra_graphql.prediction.service import (
+    EvaluationParams,
+    check_parallelism,
+    check_threshold,
+    unique_ids,
+)
 from kra_graphql.races.dates import parse_race_date
 from kra_graphql.races.models import CollectionStatus, EnrichmentStatus, ResultStatus, check_meet
 from kra_graphql.races.people import PeopleQuery
@@ -210,4 +219,75 @@ class CollectResultsInput:
             race_date=check_day(self.date, field="input.date"),
             meet=check_meet(self.meet, field="input.meet"),
             race_number=numbers[0] if numbers else None,
+        )
+
+
+@strawberry.input
+class PredictRaceInput:
+    race_id: strawberry.ID
+    prompt_id: strawberry.ID
+    confidence_threshold: int = strawberry.field(
+        default=0, description="Below this confidence (0-100) the prediction is marked deferred."
+    )
+    use_final_odds: bool = strawberry.field(
+        default=False, description="Let the predictor see final odds (recorded on the result)."
+    )
+
+
+@strawberry.input(description="Score a prompt over races with known results.")
+class EvaluatePromptInput:
+    prompt_id: strawberry.ID
+    race_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="These races; or use dateFrom/dateTo."
+    )
+    date_from: str | None = None
+    date_to: str | None = None
+    parallelism: int = strawberry.field(default=4, description="Predictions at once, 1-64.")
+    use_final_odds: bool = False
+    confidence_threshold: int = 0
+
+    def to_params(self) -> EvaluationParams:
+        race_ids = (
+            unique_ids([str(i) for i in self.race_ids], field="input.raceIds", limit=MAX_RACE_IDS)
+            if self.race_ids is not None
+            else None
+        )
+        start = parse_race_date(self.date_from, field="input.dateFrom") if self.date_from else None
+        end = parse_race_date(self.date_to, field="input.dateTo") if self.date_to else None
+        if race_ids is None and start is None and end is None:
+            raise BadUserInput("give raceIds or a date range", field="input.raceIds")
+        if start and end and start > end:
+            raise BadUserInput("dateFrom is after dateTo", field="input.dateFrom")
+        return EvaluationParams(
+            prompt_id=str(self.prompt_id),
+            race_ids=race_ids,
+            date_from=start,
+            date_to=end,
+            parallelism=check_parallelism(self.parallelism, field="input.parallelism"),
+            use_final_odds=self.use_final_odds,
+            confidence_threshold=check_threshold(
+                self.confidence_threshold, field="input.confidenceThreshold"
+            ),
+        )
+
+
+@strawberry.input
+class CreatePromptInput:
+    name: str = strawberry.field(description="Lower-case words joined by dashes.")
+    version: str = strawberry.field(description="Like v1.1; the id is name-version.")
+    text: str
+    predictor: PredictorKind
+    parameters: JSON = strawberry.field(default_factory=dict)
+    parent_id: strawberry.ID | None = None
+
+    def to_new(self) -> NewPrompt:
+        if not isinstance(self.parameters, dict):
+            raise BadUserInput("must be an object", field="input.parameters")
+        return NewPrompt(
+            name=self.name,
+            version=self.version,
+            text=self.text,
+            predictor=self.predictor,
+            parameters=dict(self.parameters),
+            parent_id=str(self.parent_id) if self.parent_id is not None else None,
         )

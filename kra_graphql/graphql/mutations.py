@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import strawberry
 
-from kra_graphql.errors import NotFound
-from kra_graphql.graphql.inputs import CollectRacesInput, CollectResultsInput, EnrichRacesInput
+from kra_graphql.errors import AppError, NotFound
+from kra_graphql.graphql.inputs import (
+    CollectRacesInput,
+    CollectResultsInput,
+    CreatePromptInput,
+    EnrichRacesInput,
+    EvaluatePromptInput,
+    PredictRaceInput,
+)
 from kra_graphql.graphql.job_types import Job
-from kra_graphql.graphql.types import Info
+from kra_graphql.graphql.types import Info, Prediction, Prompt
 from kra_graphql.jobs import service
 from kra_graphql.jobs.models import JobKind
+from kra_graphql.prediction import service as prediction_service
+from kra_graphql.prediction.prompts import create_prompt
+from kra_graphql.prediction.service import check_threshold
 from kra_graphql.races.queries import existing_race_ids
 
 
@@ -48,3 +61,42 @@ class Mutation:
     async def retry_job(self, info: Info, id: strawberry.ID) -> Job:
         row = await service.retry_job(info.context.runtime, info.context.queue, str(id))
         return Job.from_model(row)
+
+    @strawberry.mutation(description="Predict the first three of a race and store it.")
+    async def predict_race(self, info: Info, input: PredictRaceInput) -> Prediction:
+        threshold = check_threshold(input.confidence_threshold, field="input.confidenceThreshold")
+        with input_fields():
+            row = await prediction_service.predict_race(
+                info.context.runtime,
+                info.context.predictors,
+                race_id=str(input.race_id),
+                prompt_id=str(input.prompt_id),
+                confidence_threshold=threshold,
+                use_final_odds=input.use_final_odds,
+            )
+        return Prediction.from_model(row)
+
+    @strawberry.mutation(description="Score a prompt over races with known results, as a job.")
+    async def evaluate_prompt(self, info: Info, input: EvaluatePromptInput) -> Job:
+        params = input.to_params()
+        ctx = info.context
+        with input_fields():
+            await prediction_service.get_prompt(ctx.runtime, params.prompt_id)
+        row = await service.submit_job(ctx.runtime, ctx.queue, JobKind.EVALUATION, params.to_json())
+        return Job.from_model(row)
+
+    @strawberry.mutation(description="Add a prompt version.")
+    async def create_prompt(self, info: Info, input: CreatePromptInput) -> Prompt:
+        row = await create_prompt(info.context.runtime, input.to_new())
+        return Prompt.from_model(row)
+
+
+@contextmanager
+def input_fields() -> Iterator[None]:
+    """Report a service's field names as fields of the mutation's input argument."""
+    try:
+        yield
+    except AppError as error:
+        if error.field is not None and not error.field.startswith("input."):
+            error.field = f"input.{error.field}"
+        raise

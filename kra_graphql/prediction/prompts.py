@@ -1,0 +1,70 @@
+"""Creating prompt versions."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from kra_graphql.errors import BadUserInput, NotFound
+from kra_graphql.prediction.models import PredictorKind, Prompt
+from kra_graphql.prediction.predictors import FormSettings
+from kra_graphql.runtime import Runtime
+
+# No underscore: ids with one belong to other types (race_…, job_…) in node(id).
+NAME = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+VERSION = re.compile(r"v\d{1,4}(\.\d{1,4}){0,2}")
+MAX_TEXT = 20_000
+MAX_PARAMETERS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class NewPrompt:
+    name: str
+    version: str
+    text: str
+    predictor: PredictorKind
+    parameters: dict[str, Any]
+    parent_id: str | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}-{self.version}"
+
+
+def check_new_prompt(new: NewPrompt, *, prefix: str = "input") -> None:
+    if len(new.name) > 50 or not NAME.fullmatch(new.name):
+        raise BadUserInput("lower-case letters, digits and dashes", field=f"{prefix}.name")
+    if not VERSION.fullmatch(new.version):
+        raise BadUserInput("like v1.0 or v2", field=f"{prefix}.version")
+    if not new.text.strip() or len(new.text) > MAX_TEXT:
+        raise BadUserInput(f"1 to {MAX_TEXT} characters", field=f"{prefix}.text")
+    if len(orjson.dumps(new.parameters)) > MAX_PARAMETERS:
+        raise BadUserInput(f"at most {MAX_PARAMETERS} bytes", field=f"{prefix}.parameters")
+    if new.predictor is PredictorKind.FORM:
+        try:
+            FormSettings.from_parameters(new.parameters)
+        except BadUserInput as error:
+            raise BadUserInput(error.message, field=f"{prefix}.parameters") from None
+
+
+async def create_prompt(runtime: Runtime, new: NewPrompt) -> Prompt:
+    check_new_prompt(new)
+    async with runtime.write() as session:
+        if await session.get(Prompt, new.id) is not None:
+            raise BadUserInput(f"prompt {new.id} exists already", field="input.version")
+        if new.parent_id is not None and await session.get(Prompt, new.parent_id) is None:
+            raise NotFound(f"no prompt with id {new.parent_id}", field="input.parentId")
+        prompt = Prompt(
+            id=new.id,
+            name=new.name,
+            version=new.version,
+            text=new.text,
+            predictor=new.predictor,
+            parameters=new.parameters,
+            parent_id=new.parent_id,
+        )
+        session.add(prompt)
+    return prompt
