@@ -11,6 +11,7 @@ from kra_graphql.jobs.reporter import JobReporter
 from kra_graphql.jobs.runner import JobHandler, JobOutcome
 from kra_graphql.kra.client import KraClient
 from kra_graphql.prediction import service as prediction
+from kra_graphql.prediction.improvement import ImproveParams, improve_prompt
 from kra_graphql.prediction.service import Predictors
 from kra_graphql.runtime import Runtime
 
@@ -38,8 +39,14 @@ def build_handlers(kra: KraClient, predictors: Predictors) -> dict[str, JobHandl
             runtime, predictors, reporter, prediction.EvaluationParams.from_json(params)
         )
 
+    async def improvement(
+        runtime: Runtime, reporter: JobReporter, params: dict[str, Any]
+    ) -> JobOutcome:
+        return await improve_prompt(runtime, reporter, ImproveParams.from_json(params))
+
     return {
         JobKind.EVALUATION: evaluation,
+        JobKind.PROMPT_IMPROVEMENT: improvement,
         JobKind.COLLECTION: collect,
         JobKind.ENRICHMENT: enrich,
         JobKind.RESULTS: results,

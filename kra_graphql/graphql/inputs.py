@@ -20,6 +20,7 @@ from kra_graphql.collection.params import (
 from kra_graphql.errors import BadUserInput
 from kra_graphql.jobs.models import JobKind, JobStatus
 from kra_graphql.jobs.queries import JobQuery
+from kra_graphql.prediction.improvement import ImproveParams
 from kra_graphql.prediction.models import PredictorKind
 from kra_graphql.prediction.prompts import NewPrompt
 from kra_graphql.prediction.queries import PredictionQuery
@@ -291,3 +292,35 @@ class CreatePromptInput:
             parameters=dict(self.parameters),
             parent_id=str(self.parent_id) if self.parent_id is not None else None,
         )
+
+
+@strawberry.input(description="Tune a FORM prompt on earlier races, keep what wins on later ones.")
+class ImprovePromptInput:
+    prompt_id: strawberry.ID
+    iterations: int = strawberry.field(default=10, description="Candidates to try, 1-100.")
+    sample_size: int = strawberry.field(
+        default=200, description="Earlier races each candidate is tuned on, 10-5000."
+    )
+    seed: int = strawberry.field(default=0, description="Same seed, same data: same result.")
+    train_share: float = strawberry.field(
+        default=0.7, description="Share of the races (oldest first) used for tuning."
+    )
+    date_from: str | None = None
+    date_to: str | None = None
+
+    def to_params(self) -> ImproveParams:
+        start = parse_race_date(self.date_from, field="input.dateFrom") if self.date_from else None
+        end = parse_race_date(self.date_to, field="input.dateTo") if self.date_to else None
+        if start and end and start > end:
+            raise BadUserInput("dateFrom is after dateTo", field="input.dateFrom")
+        if not -(2**31) <= self.seed < 2**31:
+            raise BadUserInput("a 32-bit integer", field="input.seed")
+        return ImproveParams(
+            prompt_id=str(self.prompt_id),
+            iterations=self.iterations,
+            sample_size=self.sample_size,
+            seed=self.seed,
+            train_share=self.train_share,
+            date_from=start,
+            date_to=end,
+        ).check()
