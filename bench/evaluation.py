@@ -1,0 +1,193 @@
+"""Evaluate prompts over every recorded race, improve the form prompt, and time predictors.
+
+    python bench/evaluation.py [--iterations 20] [--llm-races 48]
+
+Imports the recorded fixtures (2025-01 and 2025-05) into a fresh PostgreSQL database
+(TEST_POSTGRES_URL, TEST_REDIS_URL as for the tests), then prints:
+- the `form` prompt's and the `market` prompt's (final odds) metrics over all races;
+- `improvePrompt` on `form`: later-part scores of the default weights and of the champion;
+- races evaluated per second for `form`, and for `llm` against the fake chat server with
+  200 ms latency at parallelism 1, 4 and 16.
+Everything it creates (database, Redis keys) is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import uvicorn
+from redis.asyncio import Redis
+from sqlalchemy import select
+from sqlmodel import col
+
+from kra_graphql.collection.importer import import_job
+from kra_graphql.config import Settings
+from kra_graphql.db import create_engine, unit_of_work
+from kra_graphql.embedded_redis import free_port
+from kra_graphql.jobs.models import Job, JobKind
+from kra_graphql.jobs.runner import JobHandler, run_job
+from kra_graphql.migrate import upgrade_engine
+from kra_graphql.prediction.fake_llm import Behaviour, create_app
+from kra_graphql.prediction.improvement import ImproveParams, improve_prompt
+from kra_graphql.prediction.service import EvaluationParams, Predictors, evaluate_prompt
+from kra_graphql.races.models import Race
+from kra_graphql.runtime import Runtime
+
+FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "kra" / "API214_1"
+PG_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@asynccontextmanager
+async def scratch_runtime(**settings: Any) -> AsyncIterator[Runtime]:
+    name = f"kra_bench_{uuid.uuid4().hex[:8]}"
+    prefix = f"kra-bench-{uuid.uuid4().hex[:8]}:"
+    admin = await asyncpg.connect(PG_ADMIN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    runtime = Runtime.create(
+        Settings(
+            database_url=PG_ADMIN.rsplit("/", 1)[0] + f"/{name}",
+            redis_url=REDIS_URL,
+            redis_prefix=prefix,
+            **settings,
+        )
+    )
+    try:
+        engine = create_engine(runtime.settings)
+        await upgrade_engine(engine)
+        await engine.dispose()
+        yield runtime
+    finally:
+        await runtime.close()
+        redis: Redis = Redis.from_url(REDIS_URL)
+        keys = [key async for key in redis.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def run(runtime: Runtime, kind: JobKind, params: dict[str, Any], handler: JobHandler) -> Job:
+    async with unit_of_work(runtime.sessions) as session:
+        job = Job(kind=kind, parameters=params)
+        session.add(job)
+    await run_job(runtime, job.id, job_try=1, handlers={kind: handler})
+    async with runtime.sessions() as session:
+        done = await session.get(Job, job.id)
+    assert done is not None
+    if done.error:
+        raise RuntimeError(done.error)
+    return done
+
+
+def show(label: str, metrics: dict[str, Any]) -> None:
+    print(
+        f"{label:>24}: {metrics['races']} races ({metrics['excluded']} excluded): success "
+        f"{metrics['success_rate']:.3f}, avg correct {metrics['average_correct']:.3f}, win hit "
+        f"{metrics['win_hit_rate']:.3f}, exact order {metrics['exact_order_rate']:.3f}, top-3 set "
+        f"{metrics['top3_set_rate']:.3f}, coverage {metrics['coverage']:.2f}, valid "
+        f"{metrics['valid_rate']:.2f}, return/bet {metrics['return_per_bet']:+.3f}, brier "
+        f"{metrics['brier']:.3f}"
+    )
+
+
+async def evaluate(
+    runtime: Runtime, predictors: Predictors, prompt: str, **options: Any
+) -> tuple[dict[str, Any], float]:
+    params = EvaluationParams(prompt_id=prompt, **options)
+
+    async def handler(rt: Runtime, reporter: Any, data: dict[str, Any]) -> Any:
+        return await evaluate_prompt(rt, predictors, reporter, EvaluationParams.from_json(data))
+
+    started = time.perf_counter()
+    job = await run(runtime, JobKind.EVALUATION, params.to_json(), handler)
+    seconds = time.perf_counter() - started
+    assert job.result is not None
+    return job.result["metrics"], seconds
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--llm-races", type=int, default=48)
+    args = parser.parse_args()
+
+    llm_port = free_port()
+    llm = uvicorn.Server(
+        uvicorn.Config(create_app(Behaviour(latency_s=0.2)), port=llm_port, log_level="warning")
+    )
+    serving = asyncio.create_task(llm.serve())
+    async with (
+        scratch_runtime(llm_base_url=f"http://127.0.0.1:{llm_port}", llm_concurrency=64) as runtime,
+        httpx.AsyncClient() as http,
+    ):
+        predictors = Predictors(runtime.settings, http)
+        paths = [str(FIXTURES / day) for day in sorted(os.listdir(FIXTURES))]
+        started = time.perf_counter()
+        imported = await run(runtime, JobKind.IMPORT, {"paths": paths}, import_job)
+        count = len((imported.result or {}).get("raceIds", []))
+        print(f"imported {count} races in {time.perf_counter() - started:.1f} s")
+
+        form, form_s = await evaluate(runtime, predictors, "base-prompt-v1.0", race_ids=None,
+                                      date_from=None, parallelism=8)  # fmt: skip
+        show("form (base-prompt-v1.0)", form)
+        print(f"{'':>24}  {form['races'] + form['excluded']} races in {form_s:.1f} s = "
+              f"{(form['races'] + form['excluded']) / form_s:.1f} races/s")  # fmt: skip
+        market, _ = await evaluate(runtime, predictors, "market-v1.0", use_final_odds=True,
+                                   parallelism=8)  # fmt: skip
+        show("market (final odds)", market)
+
+        improve = ImproveParams(prompt_id="base-prompt-v1.0", iterations=args.iterations,
+                                sample_size=300, seed=1)  # fmt: skip
+
+        async def improver(rt: Runtime, reporter: Any, data: dict[str, Any]) -> Any:
+            return await improve_prompt(rt, reporter, ImproveParams.from_json(data))
+
+        improved = await run(runtime, JobKind.PROMPT_IMPROVEMENT, improve.to_json(), improver)
+        report = improved.result or {}
+        promoted = sum(1 for step in report.get("iterations", []) if step["promoted"])
+        print(
+            f"improvePrompt form ({args.iterations} iterations, seed 1): later part "
+            f"({report.get('laterRaces')} races) avg correct "
+            f"{report['startingLater']['averageCorrect']:.4f} -> "
+            f"{report['championLater']['averageCorrect']:.4f}, success "
+            f"{report['startingLater']['successRate']:.4f} -> "
+            f"{report['championLater']['successRate']:.4f}; champion {report['championId']}, "
+            f"{promoted} promotion(s)"
+        )
+
+        async with runtime.sessions() as session:
+            ids = (
+                await session.scalars(
+                    select(col(Race.id))
+                    .where(col(Race.result_status) == "RESULTED")
+                    .order_by(col(Race.id))
+                    .limit(args.llm_races)
+                )
+            ).all()
+        for parallelism in (1, 4, 16):
+            metrics, seconds = await evaluate(
+                runtime, predictors, "llm-prompt-v1.0", race_ids=list(ids), parallelism=parallelism
+            )
+            print(
+                f"llm, 200 ms fake server, parallelism {parallelism:>2}: {len(ids)} races in "
+                f"{seconds:.1f} s = {len(ids) / seconds:.1f} races/s (valid "
+                f"{metrics['valid_rate']:.2f})"
+            )
+    llm.should_exit = True
+    await serving
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
