@@ -1,9 +1,11 @@
 """One Redis listener per API process, fanned out to bounded per-subscriber queues.
 
-Each event is decoded once and the same object is handed to every subscriber. When a
-subscriber falls behind, a new PROGRESS or LOG event replaces the pending one of the
-same job (the latest state is what a progress bar needs); STATUS events are never
-dropped, so every subscriber sees the terminal status.
+Each event is decoded once and the same object is handed to every subscriber. A
+PROGRESS event replaces an unread PROGRESS of the same job at the end of a subscriber's
+queue (the latest state is what a progress bar needs), so a slow subscriber skips
+intermediate progress instead of falling behind. When a queue is full anyway, other
+non-status events coalesce too; STATUS events are never dropped, so every subscriber
+sees the terminal status.
 """
 
 from __future__ import annotations
@@ -35,6 +37,13 @@ class Subscriber:
     def offer(self, event: JobEvent) -> None:
         if not self.match(event):
             return
+        if event.type is JobEventType.PROGRESS and self._pending:
+            tail = self._pending[-1]
+            if tail.type is JobEventType.PROGRESS and tail.job_id == event.job_id:
+                # The subscriber has not read the last progress yet: only the newest counts.
+                self._pending[-1] = event
+                self.coalesced += 1
+                return
         if len(self._pending) >= self.limit and event.type is not JobEventType.STATUS:
             self.coalesced += 1
             if self._replace_same_job(event):
@@ -44,11 +53,15 @@ class Subscriber:
         self._ready.set()
 
     def _replace_same_job(self, event: JobEvent) -> bool:
-        for index in range(len(self._pending) - 1, -1, -1):
-            pending = self._pending[index]
-            if pending.job_id == event.job_id and pending.type is not JobEventType.STATUS:
-                self._pending[index] = event
-                return True
+        """Only the newest pending event may be replaced: the queue stays in sequence order."""
+        tail = self._pending[-1] if self._pending else None
+        if (
+            tail is not None
+            and tail.job_id == event.job_id
+            and tail.type is not JobEventType.STATUS
+        ):
+            self._pending[-1] = event
+            return True
         return False
 
     def _drop_oldest_droppable(self) -> None:
@@ -56,6 +69,10 @@ class Subscriber:
             if pending.type is not JobEventType.STATUS:
                 self._pending.remove(pending)
                 return
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
 
     async def next(self) -> JobEvent:
         while not self._pending:

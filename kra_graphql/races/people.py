@@ -15,6 +15,7 @@ from sqlmodel import col
 from kra_graphql.errors import BadUserInput
 from kra_graphql.pagination import Page, decode_cursor, encode_cursor
 from kra_graphql.races.models import Entry, Horse, Jockey, Race, Trainer
+from kra_graphql.races.queries import without_raw
 
 PersonKind = Literal["horse", "jockey", "trainer"]
 KINDS: tuple[PersonKind, ...] = ("horse", "jockey", "trainer")
@@ -56,6 +57,7 @@ async def list_people(
         (
             await session.scalars(
                 select(model)
+                .options(without_raw(model))
                 .where(*page_conditions)
                 .order_by(col(model.name), col(key))
                 .limit(first + 1)
@@ -132,6 +134,7 @@ async def histories(
         )
         rows = await session.execute(
             select(Entry, col(Race.race_date), col(Race.race_number))
+            .options(without_raw(Entry))
             .join(ranked, ranked.c.entry_id == col(Entry.id))
             .join(Race, col(Race.id) == col(Entry.race_id))
             .where(ranked.c.rank <= first + 1)

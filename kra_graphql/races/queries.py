@@ -6,9 +6,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 from sqlmodel import col
 
 from kra_graphql.errors import BadUserInput
@@ -61,6 +63,11 @@ def _filters(query: RaceQuery) -> list[ColumnElement[bool]]:
     return conditions
 
 
+def without_raw(model: Any) -> Any:
+    """Raw KRA payloads are for audit, never served: reads leave them in the database."""
+    return defer(model.raw)
+
+
 def _race_cursor(race: Race) -> str:
     return encode_cursor(race.race_date.isoformat(), race.meet, race.race_number)
 
@@ -91,6 +98,7 @@ async def list_races(
     page_conditions = [*conditions, _after(after)] if after else conditions
     statement = (
         select(Race)
+        .options(without_raw(Race))
         .where(*page_conditions)
         .order_by(col(Race.race_date).desc(), col(Race.meet), col(Race.race_number))
         .limit(first + 1)
@@ -112,12 +120,13 @@ async def list_races(
 
 
 async def get_race(session: AsyncSession, race_id: str) -> Race | None:
-    return await session.get(Race, race_id)
+    return await session.get(Race, race_id, options=[without_raw(Race)])
 
 
 async def entries_by_race(session: AsyncSession, race_ids: Sequence[str]) -> dict[str, list[Entry]]:
     statement = (
         select(Entry)
+        .options(without_raw(Entry))
         .where(col(Entry.race_id).in_(race_ids))
         .order_by(col(Entry.race_id), col(Entry.gate_number))
     )
@@ -127,24 +136,31 @@ async def entries_by_race(session: AsyncSession, race_ids: Sequence[str]) -> dic
     return grouped
 
 
+async def _by_key(session: AsyncSession, model: Any, key: Any, values: Sequence[str]) -> Any:
+    rows = await session.scalars(
+        select(model).options(without_raw(model)).where(col(key).in_(values))
+    )
+    return {getattr(row, key.key): row for row in rows.all()}
+
+
 async def races_by_id(session: AsyncSession, ids: Sequence[str]) -> dict[str, Race]:
-    rows = await session.scalars(select(Race).where(col(Race.id).in_(ids)))
-    return {race.id: race for race in rows.all()}
+    found: dict[str, Race] = await _by_key(session, Race, Race.id, ids)
+    return found
 
 
 async def horses_by_no(session: AsyncSession, numbers: Sequence[str]) -> dict[str, Horse]:
-    rows = await session.scalars(select(Horse).where(col(Horse.horse_no).in_(numbers)))
-    return {horse.horse_no: horse for horse in rows.all()}
+    found: dict[str, Horse] = await _by_key(session, Horse, Horse.horse_no, numbers)
+    return found
 
 
 async def jockeys_by_no(session: AsyncSession, numbers: Sequence[str]) -> dict[str, Jockey]:
-    rows = await session.scalars(select(Jockey).where(col(Jockey.jockey_no).in_(numbers)))
-    return {jockey.jockey_no: jockey for jockey in rows.all()}
+    found: dict[str, Jockey] = await _by_key(session, Jockey, Jockey.jockey_no, numbers)
+    return found
 
 
 async def trainers_by_no(session: AsyncSession, numbers: Sequence[str]) -> dict[str, Trainer]:
-    rows = await session.scalars(select(Trainer).where(col(Trainer.trainer_no).in_(numbers)))
-    return {trainer.trainer_no: trainer for trainer in rows.all()}
+    found: dict[str, Trainer] = await _by_key(session, Trainer, Trainer.trainer_no, numbers)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
