@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -20,9 +20,19 @@ from kra_graphql.db import utcnow
 from kra_graphql.jobs.failures import describe
 from kra_graphql.jobs.reporter import JobReporter
 from kra_graphql.jobs.runner import JobOutcome
+from kra_graphql.kra import records
 from kra_graphql.kra.client import KraClient
 from kra_graphql.races.dates import format_race_date
-from kra_graphql.races.models import EnrichmentStatus, Entry, Horse, Jockey, Race, Trainer, race_id
+from kra_graphql.races.models import (
+    EnrichmentStatus,
+    Entry,
+    Horse,
+    Jockey,
+    Race,
+    ResultStatus,
+    Trainer,
+    race_id,
+)
 from kra_graphql.runtime import Runtime
 
 # Detail calls in flight at once within one job; the shared rate limiter paces them.
@@ -47,21 +57,15 @@ async def collect_races(
     failures: list[dict[str, Any]] = []
     errors: list[Exception] = []
     for number in numbers:
-        rid = race_id(params.meet, params.race_date, number)
         await reporter.step(f"collecting race {number}")
-        try:
-            race = await kra.race(params.race_date, params.meet, number)
-            if race is None:
-                missing.append(number)
-            else:
-                async with runtime.write() as session:
-                    await store.store_race(session, race, with_results=params.with_results)
-                collected.append(rid)
-        except Exception as error:
-            errors.append(error)
-            failures.append({"raceId": rid, "step": "collect", "error": describe(error)})
-            await reporter.log(f"race {number} failed: {describe(error)}", level="WARNING")
-        await reporter.advance()
+        outcome = await _race_step(
+            runtime, kra, reporter, params.race_date, params.meet, number,
+            step="collect", with_results=params.with_results, failures=failures, errors=errors,
+        )  # fmt: skip
+        if outcome is not None and outcome[1] is not None:
+            collected.append(outcome[0])
+        elif outcome is not None:
+            missing.append(number)
 
     result: dict[str, Any] = {"raceIds": collected, "missingRaceNumbers": missing}
     if params.enrich:
@@ -102,23 +106,52 @@ async def collect_results(
     failures: list[dict[str, Any]] = []
     errors: list[Exception] = []
     for number in numbers:
-        rid = race_id(params.meet, params.race_date, number)
         await reporter.step(f"result of race {number}")
-        try:
-            race = await kra.race(params.race_date, params.meet, number)
-            if race is None:
-                pending.append(rid)
-            else:
-                async with runtime.write() as session:
-                    await store.store_race(session, race)
-                (resulted if store.result_status(race).value != "PENDING" else pending).append(rid)
-        except Exception as error:
-            errors.append(error)
-            failures.append({"raceId": rid, "step": "results", "error": describe(error)})
-        await reporter.advance()
+        outcome = await _race_step(
+            runtime, kra, reporter, params.race_date, params.meet, number,
+            step="results", with_results=True, failures=failures, errors=errors,
+        )  # fmt: skip
+        if outcome is not None:
+            rid, race = outcome
+            has_result = race is not None and store.result_status(race) is not ResultStatus.PENDING
+            (resulted if has_result else pending).append(rid)
     if errors and not (resulted or pending):
         raise errors[0]
     return JobOutcome(result={"resulted": resulted, "pending": pending}, failures=failures)
+
+
+async def _race_step(
+    runtime: Runtime,
+    kra: KraClient,
+    reporter: JobReporter,
+    day: date,
+    meet: int,
+    number: int,
+    *,
+    step: str,
+    with_results: bool,
+    failures: list[dict[str, Any]],
+    errors: list[Exception],
+) -> tuple[str, records.Race | None] | None:
+    """Fetch and store one race in its own transaction, then count the step done.
+
+    Returns (race id, the race or None when the API has none), or None when it failed;
+    a failure is listed and the job goes on with the next race.
+    """
+    rid = race_id(meet, day, number)
+    try:
+        race = await kra.race(day, meet, number)
+        if race is not None:
+            async with runtime.write() as session:
+                await store.store_race(session, race, with_results=with_results)
+        return rid, race
+    except Exception as error:
+        errors.append(error)
+        failures.append({"raceId": rid, "step": step, "error": describe(error)})
+        await reporter.log(f"race {number} failed: {describe(error)}", level="WARNING")
+        return None
+    finally:
+        await reporter.advance()
 
 
 async def _enrich(
