@@ -214,20 +214,6 @@ async def test_race_filters(gql_session: AsyncClientSession, seoul_day: str) -> 
     }
 
 
-async def test_prompts_predictions_and_evaluations_are_queryable(
-    gql_session: AsyncClientSession,
-) -> None:
-    result = await gql_session.execute(
-        request(
-            "{ prompts { id } predictions(first: 5) { totalCount } "
-            "evaluations(first: 5) { totalCount } }"
-        )
-    )
-    assert isinstance(result["prompts"], list)
-    assert result["predictions"]["totalCount"] >= 0
-    assert result["evaluations"]["totalCount"] >= 0
-
-
 # --- SQL statements do not grow with page size or nesting width -----------------------------
 
 

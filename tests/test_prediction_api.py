@@ -183,7 +183,9 @@ async def test_evaluate_prompt_scores_every_resulted_race(
     assert evaluation["raceCount"] + evaluation["excludedCount"] == races
     assert evaluation["excludedCount"] == 1
     assert evaluation["predictions"]["totalCount"] == races
-    assert 0 <= evaluation["successRate"] <= evaluation["winHitRate"] + 1
+    overall = evaluation["metrics"]["overall"]
+    assert evaluation["successRate"] == overall["success_rate"]
+    assert evaluation["winHitRate"] == overall["win_hit_rate"]
     assert 0 <= evaluation["averageCorrect"] <= 3
     assert set(evaluation["metrics"]) >= {"overall", "by_meet", "by_distance", "by_field_size"}
     assert evaluation["prompt"]["id"] == "base-prompt-v1.0"
