@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     daily_collection_enabled: bool = True
     # Local (Asia/Seoul) hour at which yesterday's races are collected.
     daily_collection_hour: Annotated[int, Field(ge=0, le=23)] = 6
-    db_pool_size: Annotated[int, Field(ge=1, le=200)] = 10
+    db_pool_size: Annotated[int, Field(ge=1, le=200)] = 20
     # Keep answers to read-only race queries until race data changes.
     response_cache_enabled: bool = True
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,7 +40,11 @@ class Context:
         self.request = request
         self._session: AsyncSession | None = None
         self._lock = asyncio.Lock()
-        self.loaders = Loaders(self.read)
+
+    @cached_property
+    def loaders(self) -> Loaders:
+        """Built on first use: mutations and subscriptions mostly need none."""
+        return Loaders(self.read)
 
     async def read(self, query: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """Run a query on the request's session, opened on first use, closed after the
