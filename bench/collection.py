@@ -1,6 +1,6 @@
 """Collect a month of recorded races through the replay server; print speed and call rate.
 
-    python bench/collection.py [--month 202505] [--limit 1200]
+    python -m bench.collection [--month 202505] [--limit 1200]
 
 Runs the collection twice on fresh databases (PostgreSQL, Redis on loopback as in the
 tests): once without a rate limit, once with `--limit` calls per minute, and prints
@@ -11,35 +11,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-import asyncpg
 import httpx
 import orjson
 import uvicorn
-from redis.asyncio import Redis
 
+from bench.scratch import run_here, scratch_runtime
 from kra_graphql.collection.params import CollectParams
-from kra_graphql.config import Settings
-from kra_graphql.db import create_engine, unit_of_work
 from kra_graphql.embedded_redis import free_port
-from kra_graphql.jobs.models import Job, JobKind
-from kra_graphql.jobs.runner import run_job
+from kra_graphql.jobs.models import JobKind
 from kra_graphql.kra.factory import create_http_client, create_kra_client
 from kra_graphql.kra.replay import create_replay_app
-from kra_graphql.migrate import upgrade_engine
 from kra_graphql.prediction.service import Predictors
-from kra_graphql.runtime import Runtime
 from workers.handlers import build_handlers
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "kra"
-PG_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @dataclass
@@ -80,48 +70,25 @@ def month_days(month: str) -> list[tuple[date, int]]:
 
 
 async def collect_month(label: str, month: str, limit: int, replay_url: str) -> Figures:
-    name = f"kra_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(PG_ADMIN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    prefix = f"kra-bench-{uuid.uuid4().hex[:8]}:"
-    settings = Settings(
-        database_url=PG_ADMIN.rsplit("/", 1)[0] + f"/{name}",
-        redis_url=REDIS_URL,
-        redis_prefix=prefix,
-        kra_api_base_url=replay_url,
-        kra_rate_limit_per_min=limit,
-    )
-    engine = create_engine(settings)
-    await upgrade_engine(engine)
-    await engine.dispose()
-    runtime = Runtime.create(settings)
-    http = create_http_client(settings)
-    handlers = build_handlers(
-        create_kra_client(settings, runtime.redis, http), Predictors(settings, http)
-    )
-    async with httpx.AsyncClient(base_url=replay_url) as admin_http:
-        await admin_http.post("/_admin/reset")
+    async with (
+        scratch_runtime(kra_api_base_url=replay_url, kra_rate_limit_per_min=limit) as runtime,
+        create_http_client(runtime.settings) as http,
+        httpx.AsyncClient(base_url=replay_url) as replay,
+    ):
+        settings = runtime.settings
+        handlers = build_handlers(
+            create_kra_client(settings, runtime.redis, http), Predictors(settings, http)
+        )
+        collect = handlers[JobKind.COLLECTION]
+        await replay.post("/_admin/reset")
         started = time.perf_counter()
         races = 0
         for day, meet in month_days(month):
-            async with unit_of_work(runtime.sessions) as session:
-                job = Job(kind=JobKind.COLLECTION, parameters=CollectParams(day, meet).to_json())
-                session.add(job)
-            await run_job(runtime, job.id, job_try=1, handlers=handlers)
-            async with runtime.sessions() as session:
-                done = await session.get(Job, job.id)
-                races += len((done.result or {}).get("raceIds", [])) if done else 0
+            params = CollectParams(day, meet).to_json()
+            done = await run_here(runtime, JobKind.COLLECTION, params, collect)
+            races += len((done.result or {}).get("raceIds", []))
         seconds = time.perf_counter() - started
-        stats = (await admin_http.get("/_admin/stats")).json()
-    await http.aclose()
-    await runtime.close()
-    redis: Redis = Redis.from_url(REDIS_URL)
-    keys = [key async for key in redis.scan_iter(match=f"{prefix}*")]
-    if keys:
-        await redis.delete(*keys)
-    await redis.aclose()
-    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    await admin.close()
+        stats = (await replay.get("/_admin/stats")).json()
     return Figures(label, races, stats["total_calls"], seconds, limit, stats["calls"])
 
 

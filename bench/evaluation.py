@@ -1,6 +1,6 @@
 """Evaluate prompts over every recorded race, improve the form prompt, and time predictors.
 
-    python bench/evaluation.py [--iterations 20] [--llm-races 48]
+    python -m bench.evaluation [--iterations 20] [--llm-races 48]
 
 Imports the recorded fixtures (2025-01 and 2025-05) into a fresh PostgreSQL database
 (TEST_POSTGRES_URL, TEST_REDIS_URL as for the tests), then prints:
@@ -17,26 +17,18 @@ import argparse
 import asyncio
 import os
 import time
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import uvicorn
-from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlmodel import col
 
+from bench.scratch import run_here, scratch_runtime
 from kra_graphql.collection.importer import import_job
-from kra_graphql.config import Settings
-from kra_graphql.db import create_engine, unit_of_work
 from kra_graphql.embedded_redis import free_port
-from kra_graphql.jobs.models import Job, JobKind
-from kra_graphql.jobs.runner import JobHandler, run_job
-from kra_graphql.migrate import upgrade_engine
+from kra_graphql.jobs.models import JobKind
 from kra_graphql.prediction.fake_llm import Behaviour, create_app
 from kra_graphql.prediction.improvement import ImproveParams, improve_prompt
 from kra_graphql.prediction.service import EvaluationParams, Predictors, evaluate_prompt
@@ -44,51 +36,6 @@ from kra_graphql.races.models import Race
 from kra_graphql.runtime import Runtime
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "kra" / "API214_1"
-PG_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-@asynccontextmanager
-async def scratch_runtime(**settings: Any) -> AsyncIterator[Runtime]:
-    name = f"kra_bench_{uuid.uuid4().hex[:8]}"
-    prefix = f"kra-bench-{uuid.uuid4().hex[:8]}:"
-    admin = await asyncpg.connect(PG_ADMIN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    runtime = Runtime.create(
-        Settings(
-            database_url=PG_ADMIN.rsplit("/", 1)[0] + f"/{name}",
-            redis_url=REDIS_URL,
-            redis_prefix=prefix,
-            **settings,
-        )
-    )
-    try:
-        engine = create_engine(runtime.settings)
-        await upgrade_engine(engine)
-        await engine.dispose()
-        yield runtime
-    finally:
-        await runtime.close()
-        redis: Redis = Redis.from_url(REDIS_URL)
-        keys = [key async for key in redis.scan_iter(match=f"{prefix}*")]
-        if keys:
-            await redis.delete(*keys)
-        await redis.aclose()
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.close()
-
-
-async def run(runtime: Runtime, kind: JobKind, params: dict[str, Any], handler: JobHandler) -> Job:
-    async with unit_of_work(runtime.sessions) as session:
-        job = Job(kind=kind, parameters=params)
-        session.add(job)
-    await run_job(runtime, job.id, job_try=1, handlers={kind: handler})
-    async with runtime.sessions() as session:
-        done = await session.get(Job, job.id)
-    assert done is not None
-    if done.error:
-        raise RuntimeError(done.error)
-    return done
 
 
 def show(label: str, metrics: dict[str, Any]) -> None:
@@ -111,7 +58,7 @@ async def evaluate(
         return await evaluate_prompt(rt, predictors, reporter, EvaluationParams.from_json(data))
 
     started = time.perf_counter()
-    job = await run(runtime, JobKind.EVALUATION, params.to_json(), handler)
+    job = await run_here(runtime, JobKind.EVALUATION, params.to_json(), handler)
     seconds = time.perf_counter() - started
     assert job.result is not None
     return job.result["metrics"], seconds
@@ -135,7 +82,7 @@ async def main() -> None:
         predictors = Predictors(runtime.settings, http)
         paths = [str(FIXTURES / day) for day in sorted(os.listdir(FIXTURES))]
         started = time.perf_counter()
-        imported = await run(runtime, JobKind.IMPORT, {"paths": paths}, import_job)
+        imported = await run_here(runtime, JobKind.IMPORT, {"paths": paths}, import_job)
         count = len((imported.result or {}).get("raceIds", []))
         print(f"imported {count} races in {time.perf_counter() - started:.1f} s")
 
@@ -154,7 +101,7 @@ async def main() -> None:
         async def improver(rt: Runtime, reporter: Any, data: dict[str, Any]) -> Any:
             return await improve_prompt(rt, reporter, ImproveParams.from_json(data))
 
-        improved = await run(runtime, JobKind.PROMPT_IMPROVEMENT, improve.to_json(), improver)
+        improved = await run_here(runtime, JobKind.PROMPT_IMPROVEMENT, improve.to_json(), improver)
         report = improved.result or {}
         promoted = sum(1 for step in report.get("iterations", []) if step["promoted"])
         print(

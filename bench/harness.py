@@ -24,7 +24,7 @@ import httpx
 import orjson
 from redis.asyncio import Redis
 
-from bench.collection import PG_ADMIN, REDIS_URL
+from bench.scratch import PG_ADMIN, REDIS_URL
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
