@@ -18,6 +18,8 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    # Reads for API answers: no transaction to begin and roll back around each request.
+    reads: async_sessionmaker[AsyncSession]
     redis: Redis
 
     @classmethod
@@ -27,6 +29,7 @@ class Runtime:
             settings=settings,
             engine=engine,
             sessions=create_sessionmaker(engine),
+            reads=create_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT")),
             redis=Redis.from_url(require_redis_url(settings), socket_timeout=5),
         )
 

@@ -52,7 +52,7 @@ class Context:
         a time, so their queries take turns on the one connection."""
         async with self._lock:
             if self._session is None:
-                self._session = self.runtime.sessions()
+                self._session = self.runtime.reads()
             return await query(self._session)
 
     async def close(self) -> None:

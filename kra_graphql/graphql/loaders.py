@@ -67,6 +67,8 @@ class Loaders:
         self.evaluation: DataLoader[int, Evaluation | None] = _keyed(
             read, prediction_queries.evaluations_by_id, lambda: None
         )
+        # GraphQL objects built from loaded rows, by converter and key, shared by resolvers.
+        self.converted: dict[tuple[Callable[[Any], Any], str], Any] = {}
 
 
 def _histories(

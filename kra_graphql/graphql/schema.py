@@ -8,6 +8,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 
+from kra_graphql.graphql.execution import FastLeafExecutor
 from kra_graphql.graphql.extensions import OperationLifecycle
 from kra_graphql.graphql.inputs import JobFilter, PeopleFilter, PredictionFilter, RaceFilter
 from kra_graphql.graphql.job_types import Job
@@ -226,6 +227,7 @@ schema = Schema(
     mutation=Mutation,
     subscription=Subscription,
     types=[Node, Entry, Horse, Jockey, Trainer],
+    execution_context_class=FastLeafExecutor,
     extensions=[
         OperationLifecycle,
         lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
+from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
 from kra_graphql.graphql import ids
 from kra_graphql.graphql.context import Context
 from kra_graphql.graphql.pagination import Connection, to_connection
+from kra_graphql.graphql.selection import subfield_names
 from kra_graphql.pagination import check_page_size
 from kra_graphql.prediction import models as prediction_models
 from kra_graphql.prediction.models import PredictorKind
@@ -21,6 +25,8 @@ from kra_graphql.races.dates import format_race_date
 from kra_graphql.races.people import PersonKind
 
 Info = strawberry.Info[Context, None]
+R = TypeVar("R")
+T = TypeVar("T")
 
 
 @strawberry.interface(description="An object with an id unique across all types.")
@@ -50,6 +56,9 @@ class Health:
     )
 
 
+CareerSource = models.Horse | models.Jockey | models.Trainer
+
+
 @strawberry.type(description="Career figures from the KRA detail APIs (null until enriched).")
 class Career:
     starts_total: int | None
@@ -69,7 +78,7 @@ class Career:
         return self.wins_total / self.starts_total
 
     @classmethod
-    def of(cls, row: models.Horse | models.Jockey | models.Trainer) -> Career:
+    def of(cls, row: CareerSource) -> Career:
         return cls(
             starts_total=row.starts_total,
             wins_total=row.wins_total,
@@ -103,7 +112,11 @@ class Horse(Node):
     dam_name: str | None
     rating: int | None
     prize_total: float | None = strawberry.field(description="Career prize money, KRW.")
-    career: Career
+    row: strawberry.Private[CareerSource]
+
+    @strawberry.field
+    def career(self) -> Career:
+        return Career.of(self.row)
 
     @strawberry.field(description="Race history, newest first.")
     async def entries(
@@ -126,7 +139,7 @@ class Horse(Node):
             dam_name=row.dam_name,
             rating=row.rating,
             prize_total=float(row.prize_total) if row.prize_total is not None else None,
-            career=Career.of(row),
+            row=row,
         )
 
 
@@ -137,7 +150,11 @@ class Jockey(Node):
     affiliation: str | None
     home_meet: int | None
     debut_date: str | None = strawberry.field(description="YYYYMMDD.")
-    career: Career
+    row: strawberry.Private[CareerSource]
+
+    @strawberry.field
+    def career(self) -> Career:
+        return Career.of(self.row)
 
     @strawberry.field(description="Recent rides, newest first.")
     async def entries(
@@ -154,7 +171,7 @@ class Jockey(Node):
             affiliation=row.affiliation,
             home_meet=row.home_meet,
             debut_date=format_race_date(row.debut_date) if row.debut_date else None,
-            career=Career.of(row),
+            row=row,
         )
 
 
@@ -166,7 +183,11 @@ class Trainer(Node):
     home_meet: int | None
     win_rate_total: float | None = strawberry.field(description="As published, in percent.")
     place_rate_total: float | None = strawberry.field(description="As published, in percent.")
-    career: Career
+    row: strawberry.Private[CareerSource]
+
+    @strawberry.field
+    def career(self) -> Career:
+        return Career.of(self.row)
 
     @strawberry.field(description="Recent runners, newest first.")
     async def entries(
@@ -184,8 +205,83 @@ class Trainer(Node):
             home_meet=row.home_meet,
             win_rate_total=row.win_rate_total,
             place_rate_total=row.place_rate_total,
-            career=Career.of(row),
+            row=row,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class KnownPeople:
+    """An entry's horse, jockey and trainer, for the kinds the listing resolver loaded."""
+
+    kinds: frozenset[str]
+    horse: Horse | None = None
+    jockey: Jockey | None = None
+    trainer: Trainer | None = None
+
+
+PEOPLE_FIELDS = frozenset(("horse", "jockey", "trainer"))
+
+
+async def _person(
+    loader: DataLoader[str, R | None], key: str, convert: Callable[[R], T]
+) -> T | None:
+    row = await loader.load(key)
+    return convert(row) if row is not None else None
+
+
+async def _people(
+    info: Info,
+    loader: DataLoader[str, R | None],
+    keys: Iterable[str | None],
+    convert: Callable[[R], T],
+) -> dict[str, T]:
+    unique = list(dict.fromkeys(key for key in keys if key is not None))
+    rows = await loader.load_many(unique)
+    # Convert each person once per request: a jockey rides in most races of a day.
+    memo = info.context.loaders.converted
+    found: dict[str, T] = {}
+    for key, row in zip(unique, rows, strict=True):
+        if row is not None:
+            converted: T | None = memo.get((convert, key))
+            if converted is None:
+                converted = memo[(convert, key)] = convert(row)
+            found[key] = converted
+    return found
+
+
+async def entries_of(info: Info, rows: Sequence[models.Entry]) -> list[Entry]:
+    """Entries as GraphQL objects, with the people the query asks for loaded at once: one
+    batch per kind for all entries of every race resolved alongside."""
+    wanted = subfield_names(info) & PEOPLE_FIELDS
+    if not wanted or not rows:
+        return [Entry.from_model(row) for row in rows]
+    loaders = info.context.loaders
+    horses: dict[str, Horse] = {}
+    jockeys: dict[str, Jockey] = {}
+    trainers: dict[str, Trainer] = {}
+    if "horse" in wanted:
+        horses = await _people(info, loaders.horse, (r.horse_no for r in rows), Horse.from_model)
+    if "jockey" in wanted:
+        jockeys = await _people(
+            info, loaders.jockey, (r.jockey_no for r in rows), Jockey.from_model
+        )
+    if "trainer" in wanted:
+        trainers = await _people(
+            info, loaders.trainer, (r.trainer_no for r in rows), Trainer.from_model
+        )
+    kinds = frozenset(wanted)
+    return [
+        Entry.from_model(
+            row,
+            KnownPeople(
+                kinds,
+                horses.get(row.horse_no),
+                jockeys.get(row.jockey_no) if row.jockey_no else None,
+                trainers.get(row.trainer_no) if row.trainer_no else None,
+            ),
+        )
+        for row in rows
+    ]
 
 
 @strawberry.type
@@ -211,6 +307,7 @@ class Entry(Node):
     horse_no: strawberry.Private[str]
     jockey_no: strawberry.Private[str | None]
     trainer_no: strawberry.Private[str | None]
+    known: strawberry.Private[KnownPeople | None] = None
 
     @strawberry.field
     async def race(self, info: Info) -> Race:
@@ -219,29 +316,38 @@ class Entry(Node):
             raise LookupError(f"race {self.race_id} of entry {self.id} is missing")
         return Race.from_model(row)
 
-    @strawberry.field
-    async def horse(self, info: Info) -> Horse:
+    # Synchronous when the resolver that listed the entries loaded their people (the
+    # common case): an awaitable per entry would cost more than the rest of the entry.
+    @strawberry.field(graphql_type=Horse)
+    def horse(self, info: Info) -> Horse | Awaitable[Horse]:
+        if self.known is not None and self.known.horse is not None:
+            return self.known.horse
+        return self._load_horse(info)
+
+    @strawberry.field(graphql_type=Jockey | None)
+    def jockey(self, info: Info) -> Jockey | Awaitable[Jockey | None] | None:
+        if self.jockey_no is None:
+            return None
+        if self.known is not None and "jockey" in self.known.kinds:
+            return self.known.jockey
+        return _person(info.context.loaders.jockey, self.jockey_no, Jockey.from_model)
+
+    @strawberry.field(graphql_type=Trainer | None)
+    def trainer(self, info: Info) -> Trainer | Awaitable[Trainer | None] | None:
+        if self.trainer_no is None:
+            return None
+        if self.known is not None and "trainer" in self.known.kinds:
+            return self.known.trainer
+        return _person(info.context.loaders.trainer, self.trainer_no, Trainer.from_model)
+
+    async def _load_horse(self, info: Info) -> Horse:
         row = await info.context.loaders.horse.load(self.horse_no)
         if row is None:  # the foreign key makes this unreachable short of corruption
             raise LookupError(f"horse {self.horse_no} of entry {self.id} is missing")
         return Horse.from_model(row)
 
-    @strawberry.field
-    async def jockey(self, info: Info) -> Jockey | None:
-        if self.jockey_no is None:
-            return None
-        row = await info.context.loaders.jockey.load(self.jockey_no)
-        return Jockey.from_model(row) if row else None
-
-    @strawberry.field
-    async def trainer(self, info: Info) -> Trainer | None:
-        if self.trainer_no is None:
-            return None
-        row = await info.context.loaders.trainer.load(self.trainer_no)
-        return Trainer.from_model(row) if row else None
-
     @classmethod
-    def from_model(cls, row: models.Entry) -> Entry:
+    def from_model(cls, row: models.Entry, known: KnownPeople | None = None) -> Entry:
         return cls(
             id=strawberry.ID(ids.entry_id(row.race_id, row.gate_number)),
             gate_number=row.gate_number,
@@ -263,6 +369,7 @@ class Entry(Node):
             horse_no=row.horse_no,
             jockey_no=row.jockey_no,
             trainer_no=row.trainer_no,
+            known=known,
         )
 
 
@@ -289,7 +396,7 @@ class Race(Node):
     @strawberry.field(description="Runners ordered by gate number.")
     async def entries(self, info: Info) -> list[Entry]:
         rows = await info.context.loaders.entries_by_race.load(str(self.id))
-        return [Entry.from_model(row) for row in rows]
+        return await entries_of(info, rows)
 
     @strawberry.field(
         description="Placed runners in finishing order (dead heats share a position); "
@@ -301,7 +408,7 @@ class Race(Node):
             (row for row in rows if row.finish_position is not None),
             key=lambda row: (row.finish_position, row.gate_number),
         )
-        return [Entry.from_model(row) for row in placed]
+        return await entries_of(info, placed)
 
     @strawberry.field(description="Stand-alone predictions of this race, oldest first.")
     async def predictions(self, info: Info) -> list[Prediction]:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from functools import cache
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
-from sqlmodel import col
+from sqlmodel import SQLModel, col
 
+from kra_graphql.db import table_of
 from kra_graphql.errors import BadUserInput
 from kra_graphql.pagination import Page, decode_cursor, encode_cursor
 from kra_graphql.races.models import (
@@ -25,6 +27,8 @@ from kra_graphql.races.models import (
     ResultStatus,
     Trainer,
 )
+
+M = TypeVar("M", bound=SQLModel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,37 @@ def without_raw(model: Any) -> Any:
     return defer(model.raw)
 
 
+def _served_columns(model: type[M]) -> list[Any]:
+    return [column for column in table_of(model).columns if column.key != "raw"]
+
+
+@cache
+def _row_type(model: type[SQLModel]) -> Any:
+    """A named tuple of the model's served columns: its attributes read in tens of
+    nanoseconds, where an SQLAlchemy `Row` takes hundreds, and GraphQL objects read
+    dozens of them per row."""
+    names = [column.key for column in _served_columns(model)]
+    return namedtuple(f"{model.__name__}Row", names)
+
+
+async def served_rows(
+    session: AsyncSession, statement: Select[Any], model: type[M], **params: Any
+) -> list[M]:
+    """Run a select of `served(model)` and hand its rows out typed as the model.
+
+    The GraphQL read path only reads column attributes; plain named tuples carry those
+    under the same names at a fraction of the cost of ORM instances. They are read-only
+    and belong to no session."""
+    make = _row_type(model)._make
+    result = await session.execute(statement, params or None)
+    return cast(list[M], [make(row) for row in result])
+
+
+def served(model: type[M]) -> Select[Any]:
+    """A select of every column of the model but its raw payload."""
+    return select(*_served_columns(model))
+
+
 def _race_cursor(race: Race) -> str:
     return encode_cursor(race.race_date.isoformat(), race.meet, race.race_number)
 
@@ -97,13 +132,12 @@ async def list_races(
     conditions = _filters(query)
     page_conditions = [*conditions, _after(after)] if after else conditions
     statement = (
-        select(Race)
-        .options(without_raw(Race))
+        served(Race)
         .where(*page_conditions)
         .order_by(col(Race.race_date).desc(), col(Race.meet), col(Race.race_number))
         .limit(first + 1)
     )
-    rows = list((await session.scalars(statement)).all())
+    rows = await served_rows(session, statement, Race)
 
     async def count_total(session: AsyncSession) -> int:
         total = await session.scalar(select(func.count()).select_from(Race).where(*conditions))
@@ -120,27 +154,36 @@ async def list_races(
 
 
 async def get_race(session: AsyncSession, race_id: str) -> Race | None:
-    return await session.get(Race, race_id, options=[without_raw(Race)])
+    found: dict[str, Race] = await _by_key(session, Race, Race.id, [race_id])
+    return found.get(race_id)
+
+
+# Statements built once: building one costs more than running it from the compiled cache.
+_KEYS: BindParameter[Any] = bindparam("keys", expanding=True)
+_ENTRIES_BY_RACE = (
+    served(Entry)
+    .where(col(Entry.race_id).in_(_KEYS))
+    .order_by(col(Entry.race_id), col(Entry.gate_number))
+)
 
 
 async def entries_by_race(session: AsyncSession, race_ids: Sequence[str]) -> dict[str, list[Entry]]:
-    statement = (
-        select(Entry)
-        .options(without_raw(Entry))
-        .where(col(Entry.race_id).in_(race_ids))
-        .order_by(col(Entry.race_id), col(Entry.gate_number))
-    )
     grouped: dict[str, list[Entry]] = defaultdict(list)
-    for entry in (await session.scalars(statement)).all():
+    rows = await served_rows(session, _ENTRIES_BY_RACE, Entry, keys=list(race_ids))
+    for entry in rows:
         grouped[entry.race_id].append(entry)
     return grouped
 
 
+_BY_KEY: dict[Any, Select[Any]] = {}
+
+
 async def _by_key(session: AsyncSession, model: Any, key: Any, values: Sequence[str]) -> Any:
-    rows = await session.scalars(
-        select(model).options(without_raw(model)).where(col(key).in_(values))
-    )
-    return {getattr(row, key.key): row for row in rows.all()}
+    statement = _BY_KEY.get(key)
+    if statement is None:
+        statement = _BY_KEY[key] = served(model).where(col(key).in_(_KEYS))
+    rows = await served_rows(session, statement, model, keys=list(values))
+    return {getattr(row, key.key): row for row in rows}
 
 
 async def races_by_id(session: AsyncSession, ids: Sequence[str]) -> dict[str, Race]:

@@ -1,0 +1,126 @@
+"""The fast leaf executor answers exactly what graphql-core's own executor answers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, cast
+
+import orjson
+import pytest
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from kra_graphql.graphql.context import ApiServices, Context
+from kra_graphql.graphql.execution import FastLeafExecutor
+from kra_graphql.graphql.schema import schema
+from kra_graphql.runtime import Runtime
+from tests.factories import Seeded, remove, seed_races, unused_day
+
+QUERIES = {
+    "nested lists": """
+        { races(first: 50) { totalCount edges { cursor node {
+            id date meet raceNumber name distance raceClass qualityScore qualityWarnings
+            createdAt collectionStatus
+            entries { id gateNumber horseName winOdds finishPosition scratched carriedWeight
+              horse { id horseNo name birthDate prizeTotal career { startsTotal winRate } }
+              jockey { jockeyNo name } trainer { trainerNo name } }
+            result { gateNumber }
+        } } } }
+    """,
+    "aliases and fragments": """
+        fragment Who on Entry { h: horse { ...Named } jockey { __typename name } }
+        fragment Named on Horse { name horseNo }
+        { races(first: 5) { edges { node { __typename first: id again: id
+            entries { ...Who ... on Entry { gate: gateNumber } } } } } }
+    """,
+    "skip and include": """
+        query($yes: Boolean!) { races(first: 3) { edges { node {
+            id @skip(if: $yes) name @include(if: $yes) entries { gateNumber @include(if: false) id }
+        } } } }
+    """,
+    "enums and JSON": "{ prompts { id predictor parameters createdAt } }",
+    "node and missing node": """
+        { a: node(id: "race_9_20990101_1") { id } b: node(id: "nonsense") { id } }
+    """,
+    "history connection": """
+        { horses(first: 3) { edges { node { name entries(first: 2) {
+            totalCount edges { node { gateNumber race { id date } horse { name } } } } } } } }
+    """,
+}
+
+
+# A piece of each answer, so that a comparison of two empty answers cannot pass.
+EXPECTED = {
+    "nested lists": b'"horse":{"id":"horse_T',
+    "aliases and fragments": b'"h":{"name":"',
+    "skip and include": b'"name":"race 1"',
+    "enums and JSON": b'"predictor":"FORM"',
+    "node and missing node": b'"a":null',
+    "history connection": b'"totalCount":1',
+}
+
+
+@pytest.fixture(scope="module")
+async def seeded(runtime: Runtime) -> AsyncIterator[Seeded]:
+    seeded = await seed_races(runtime, days=[unused_day(), unused_day()], meets=(1, 2), runners=4)
+    yield seeded
+    await remove(runtime, seeded)
+
+
+@pytest.fixture
+def stock_executor() -> Iterator[None]:
+    schema.execution_context_class = StrawberryGraphQLCoreExecutionContext
+    try:
+        yield
+    finally:
+        schema.execution_context_class = FastLeafExecutor
+
+
+async def _answer(runtime: Runtime, query: str) -> bytes:
+    services = ApiServices(runtime=runtime, queue=cast(Any, None), hub=cast(Any, None),
+                           predictors=cast(Any, None))  # fmt: skip
+    context = Context(services)
+    try:
+        result = await schema.execute(query, variable_values={"yes": True}, context_value=context)
+    finally:
+        await context.close()
+    errors = [(error.message, error.path) for error in result.errors or []]
+    return orjson.dumps({"data": result.data, "errors": errors})
+
+
+def test_the_schema_uses_the_fast_executor() -> None:
+    assert schema.execution_context_class is FastLeafExecutor
+
+
+@pytest.mark.parametrize("name", sorted(QUERIES))
+async def test_answers_match_the_stock_executor_byte_for_byte(
+    runtime: Runtime, seeded: Seeded, name: str, request: pytest.FixtureRequest
+) -> None:
+    fast = await _answer(runtime, QUERIES[name])
+    request.getfixturevalue("stock_executor")
+    stock = await _answer(runtime, QUERIES[name])
+    assert fast == stock
+    assert EXPECTED[name] in fast
+
+
+async def test_a_null_in_a_non_null_leaf_is_the_stock_error(
+    runtime: Runtime, seeded: Seeded, request: pytest.FixtureRequest
+) -> None:
+    """A broken row takes graphql-core's own path, with its own message and path."""
+    from kra_graphql.graphql import types
+
+    original = types.Race.from_model
+
+    def broken(row: Any) -> types.Race:
+        race = original(row)
+        race.meet = cast(int, None)
+        return race
+
+    types.Race.from_model = broken  # type: ignore[method-assign]
+    try:
+        fast = await _answer(runtime, "{ races(first: 1) { edges { node { id meet } } } }")
+        request.getfixturevalue("stock_executor")
+        stock = await _answer(runtime, "{ races(first: 1) { edges { node { id meet } } } }")
+    finally:
+        types.Race.from_model = original  # type: ignore[method-assign]
+    assert fast == stock
+    assert b"Cannot return null for non-nullable field Race.meet" in fast
