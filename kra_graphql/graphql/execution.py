@@ -15,10 +15,12 @@ with the stock executor's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any, NamedTuple, cast
 
 from graphql import (
+    ExecutionResult,
     GraphQLEnumType,
     GraphQLField,
     GraphQLNonNull,
@@ -26,6 +28,7 @@ from graphql import (
     GraphQLScalarType,
     Undefined,
 )
+from graphql.execution import ExperimentalIncrementalExecutionResults
 from graphql.execution.collect_fields import GroupedFieldSet
 from graphql.pyutils import AwaitableOrValue, Path, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -71,7 +74,79 @@ def leaves_of(parent_type: GraphQLObjectType) -> dict[str, _Leaf]:
 _MISSING = object()
 
 
+class SharedAnswers:
+    """Answers to one subscription event, kept on the event object that the hub hands to
+    every subscriber: the first subscriber of a document computes the answer, the others
+    with the same document and variables reuse it (a job's progress reaches hundreds of
+    subscribers, and executing the selection set per subscriber was most of the cost)."""
+
+    __slots__ = ("_by_document",)
+
+    def __init__(self) -> None:
+        self._by_document: dict[tuple[int, str], tuple[object, ExecutionResult]] = {}
+
+    def get(self, operation: object, variables: str) -> ExecutionResult | None:
+        hit = self._by_document.get((id(operation), variables))
+        # The entry holds the operation, so its id cannot be reused while it is here.
+        return hit[1] if hit is not None and hit[0] is operation else None
+
+    def put(self, operation: object, variables: str, result: ExecutionResult) -> None:
+        if not result.errors:  # an error may depend on the caller: never share one
+            self._by_document[(id(operation), variables)] = (operation, result)
+            if result.data is not None:
+                _shared_data[id(result.data)] = (result.data, None)
+                if len(_shared_data) > SHARED_DATA:
+                    _shared_data.popitem(last=False)
+
+
+# Answers shared by many subscribers, with their JSON once it has been encoded.
+SHARED_DATA = 256
+_shared_data: OrderedDict[int, tuple[object, bytes | None]] = OrderedDict()
+
+
+def shared_json(data: object, encode: Callable[[object], bytes]) -> bytes | None:
+    """The encoded form of a shared answer, encoded on first use; None for any other data."""
+    entry = _shared_data.get(id(data))
+    if entry is None or entry[0] is not data:
+        return None
+    if entry[1] is None:
+        entry = _shared_data[id(data)] = (data, encode(data))
+    return entry[1]
+
+
 class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
+    shared: SharedAnswers | None = None
+
+    def build_per_event_executor(self, payload: Any) -> FastLeafExecutor:
+        executor = cast(FastLeafExecutor, super().build_per_event_executor(payload))
+        answers = getattr(payload, "shared_answers", None)
+        executor.shared = answers if isinstance(answers, SharedAnswers) else None
+        return executor
+
+    def execute_operation(
+        self, serially: bool | None = None
+    ) -> AwaitableOrValue[ExecutionResult | ExperimentalIncrementalExecutionResults]:
+        shared = self.shared
+        if shared is None:
+            return super().execute_operation(serially)
+        operation, variables = self.operation, repr(self.variable_values.coerced)
+        known = shared.get(operation, variables)
+        if known is not None:
+            return known
+        result = super().execute_operation(serially)
+        if not self.is_awaitable(result):
+            if isinstance(result, ExecutionResult):
+                shared.put(operation, variables, result)
+            return result
+
+        async def remember() -> ExecutionResult | ExperimentalIncrementalExecutionResults:
+            done = await cast(Awaitable[ExecutionResult], result)
+            if isinstance(done, ExecutionResult):
+                shared.put(operation, variables, done)
+            return done
+
+        return remember()
+
     def execute_fields(
         self,
         parent_type: GraphQLObjectType,

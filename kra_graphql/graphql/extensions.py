@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from uuid import uuid4
 
 from graphql import GraphQLError
@@ -57,10 +57,17 @@ class OperationLifecycle(SchemaExtension):
             context = self.execution_context.context
             if isinstance(context, Context):
                 await context.close()
-                mask = context.runtime.settings.is_production
-            else:
-                mask = True
-            result = self.execution_context.result
-            errors = getattr(result, "errors", None)
-            if result is not None and errors:
-                result.errors = [format_error(error, mask=mask) for error in errors]
+            self._format_errors(self.execution_context.result)
+
+    def on_stream_result(self, result: object) -> Iterator[None]:
+        """Every result of a subscription, before it is sent: same codes, same masking."""
+        self._format_errors(result)
+        yield
+
+    def _format_errors(self, result: object) -> None:
+        errors = getattr(result, "errors", None)
+        if result is None or not errors:
+            return
+        context = self.execution_context.context
+        mask = context.runtime.settings.is_production if isinstance(context, Context) else True
+        result.errors = [format_error(error, mask=mask) for error in errors]  # type: ignore[attr-defined]

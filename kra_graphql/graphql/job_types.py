@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
@@ -9,6 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from kra_graphql.errors import BadUserInput
+from kra_graphql.graphql.execution import SharedAnswers
 from kra_graphql.graphql.types import Info, Node
 from kra_graphql.jobs import models
 from kra_graphql.jobs.events import JobEvent as JobEventData
@@ -128,13 +130,35 @@ class JobEvent:
     message: str | None
     at: datetime
     job: Job
+    shared_answers: strawberry.Private[SharedAnswers | None] = None
 
     @classmethod
-    def from_data(cls, event: JobEventData) -> JobEvent:
+    def from_data(cls, event: JobEventData, shared: SharedAnswers | None = None) -> JobEvent:
         return cls(
             sequence=event.sequence,
             type=event.type,
             message=event.message,
             at=event.at,
             job=Job.from_event(event),
+            shared_answers=shared,
         )
+
+    @classmethod
+    def broadcast(cls, event: JobEventData) -> JobEvent:
+        """One object for every subscriber of a hub event, so that the process answers each
+        subscription document once per event and encodes that answer once."""
+        hit = _broadcast.get(id(event))
+        if hit is not None and hit[0] is event:
+            return hit[1]
+        view = cls.from_data(event, SharedAnswers())
+        # Holding the event keeps its id from being reused while the entry exists.
+        _broadcast[id(event)] = (event, view)
+        if len(_broadcast) > BROADCAST_EVENTS:
+            _broadcast.popitem(last=False)
+        return view
+
+
+# The events most recently fanned out; a subscriber that falls further behind than this
+# computes its own answer, which is only slower.
+BROADCAST_EVENTS = 256
+_broadcast: OrderedDict[int, tuple[JobEventData, JobEvent]] = OrderedDict()

@@ -52,7 +52,7 @@ class Subscription:
                     events.JobEventType.STATUS,
                     events.JobEventType.SNAPSHOT,
                 }
-                yield JobEvent.from_data(event)
+                yield JobEvent.broadcast(event)
 
     @strawberry.subscription(description="Status changes of every job matching the filter.")
     async def job_events(
@@ -71,7 +71,7 @@ class Subscription:
 
         async with info.context.hub.subscribe(wanted) as subscriber:
             while True:
-                yield JobEvent.from_data(await subscriber.next())
+                yield JobEvent.broadcast(await subscriber.next())
 
 
 async def _load(runtime: Runtime, job_id: str) -> JobRow | None:

@@ -13,7 +13,20 @@ from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.http.exceptions import WebSocketDisconnected
 
 from kra_graphql.graphql.context import ApiServices, Context
+from kra_graphql.graphql.execution import shared_json
 from kra_graphql.graphql.schema import schema
+
+
+def encode_message(message: Mapping[str, object]) -> str:
+    """A WebSocket message as text; a result shared by many subscribers is encoded once
+    and only the envelope (its operation id) per subscriber."""
+    payload = message.get("payload")
+    if isinstance(payload, dict) and payload.keys() == {"data"}:
+        data = shared_json(payload["data"], orjson.dumps)
+        if data is not None:
+            head = orjson.dumps({key: value for key, value in message.items() if key != "payload"})
+            return (head[:-1] + b',"payload":{"data":' + data + b"}}").decode()
+    return orjson.dumps(message).decode()
 
 
 class _TextFrames(ASGIWebSocketAdapter):
@@ -21,7 +34,7 @@ class _TextFrames(ASGIWebSocketAdapter):
 
     async def send_json(self, message: Mapping[str, object]) -> None:
         try:
-            await self.ws.send_text(orjson.dumps(message).decode())
+            await self.ws.send_text(encode_message(message))
         except WebSocketDisconnect as exc:
             raise WebSocketDisconnected from exc
 

@@ -1,0 +1,124 @@
+"""One hub event, many subscribers: each subscription document is answered and encoded once."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any, cast
+
+import orjson
+import pytest
+from redis.asyncio import Redis
+from strawberry.types import ExecutionResult
+
+from kra_graphql.config import Environment
+from kra_graphql.db import create_engine, create_sessionmaker
+from kra_graphql.graphql.context import ApiServices, Context
+from kra_graphql.graphql.execution import shared_json
+from kra_graphql.graphql.schema import schema
+from kra_graphql.graphql.view import encode_message
+from kra_graphql.jobs.events import JobEventType, events_channel
+from kra_graphql.jobs.hub import JobEventHub
+from kra_graphql.runtime import Runtime
+from tests.test_hub import event
+
+SAME = "subscription { jobEvents { sequence type job { id status progress } } }"
+OTHER = "subscription { jobEvents { sequence job { id } } }"
+
+
+@pytest.fixture
+async def hub(runtime: Runtime) -> AsyncIterator[JobEventHub]:
+    prefix = runtime.settings.redis_prefix + "fanout:"
+    hub = JobEventHub(Redis.from_url(runtime.settings.redis_url or ""), prefix)
+    yield hub
+    await hub.close()
+
+
+async def _subscribe(runtime: Runtime, hub: JobEventHub, query: str) -> AsyncGenerator[Any, None]:
+    services = ApiServices(runtime=runtime, queue=cast(Any, None), hub=hub,
+                           predictors=cast(Any, None))  # fmt: skip
+    stream = await schema.subscribe(query, context_value=Context(services))
+    assert not isinstance(stream, ExecutionResult), stream
+    return cast(AsyncGenerator[Any, None], stream)
+
+
+async def test_subscribers_of_one_document_share_one_answer_and_one_encoding(
+    runtime: Runtime, hub: JobEventHub
+) -> None:
+    streams = [await _subscribe(runtime, hub, query) for query in (SAME, SAME, OTHER)]
+    firsts = [asyncio.ensure_future(anext(stream)) for stream in streams]
+    for _ in range(100):
+        if hub.subscriber_count == 3:
+            break
+        await asyncio.sleep(0.02)
+    assert hub.subscriber_count == 3
+    published = event(7, JobEventType.STATUS, job_id="job_shared", status="COMPLETED")
+    await runtime.redis.publish(
+        events_channel(runtime.settings.redis_prefix + "fanout:"), published.encode()
+    )
+    same_a, same_b, other = await asyncio.wait_for(asyncio.gather(*firsts), 10)
+    for stream in streams:
+        await stream.aclose()
+
+    assert same_a.errors is None
+    assert other.errors is None
+    expected = {"sequence": 7, "type": "STATUS",
+                "job": {"id": "job_shared", "status": "COMPLETED", "progress": 7}}  # fmt: skip
+    assert same_a.data == {"jobEvents": expected}
+    assert same_b.data is same_a.data  # computed once for both
+    assert other.data == {"jobEvents": {"sequence": 7, "job": {"id": "job_shared"}}}
+
+    # The shared answer is encoded once; each subscriber's envelope carries its own id.
+    for operation_id in ("1", "two"):
+        message = {"id": operation_id, "type": "next", "payload": {"data": same_b.data}}
+        assert orjson.loads(encode_message(message)) == {
+            "id": operation_id,
+            "type": "next",
+            "payload": {"data": {"jobEvents": expected}},
+        }
+    encoded = shared_json(same_a.data, orjson.dumps)
+    assert encoded is not None
+    assert shared_json(same_b.data, orjson.dumps) is encoded
+    unshared = {"id": "3", "type": "next", "payload": {"data": {"x": 1}}}
+    assert encode_message(unshared) == orjson.dumps(unshared).decode()
+
+
+async def test_an_unexpected_error_in_a_subscription_is_masked_in_production(
+    runtime: Runtime, hub: JobEventHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database is unreachable while an event is answered: the subscriber gets the
+    masked message and an errorId, never the exception text."""
+    unreachable = create_engine(
+        runtime.settings.model_copy(
+            update={"database_url": "postgresql+asyncpg://postgres@127.0.0.1:9/nowhere"}
+        )
+    )
+    production = dataclasses.replace(
+        runtime,
+        settings=runtime.settings.model_copy(update={"environment": Environment.PRODUCTION}),
+        reads=create_sessionmaker(unreachable),
+    )
+    stream = await _subscribe(
+        production, hub, "subscription { jobEvents { job { logs { message } } } }"
+    )
+    first = asyncio.ensure_future(anext(stream))
+    for _ in range(100):
+        if hub.subscriber_count == 1:
+            break
+        await asyncio.sleep(0.02)
+    published = event(3, JobEventType.STATUS, job_id="job_masked")
+    await runtime.redis.publish(
+        events_channel(runtime.settings.redis_prefix + "fanout:"), published.encode()
+    )
+    result = await asyncio.wait_for(first, 30)
+    # As sent: read before the stream closes (closing formats the last result again).
+    assert result.errors is not None
+    assert len(result.errors) == 1
+    error = result.errors[0]  # the list is replaced on close, this error is kept as is
+    await stream.aclose()
+    await unreachable.dispose()
+
+    assert error.extensions["code"] == "INTERNAL_SERVER_ERROR"
+    assert error.message == f"Internal server error (errorId {error.extensions['errorId']})"
+    assert "Connect call failed" not in error.message
