@@ -20,6 +20,7 @@ from kra_graphql.graphql.view import create_view
 from kra_graphql.health import check_health
 from kra_graphql.jobs.hub import JobEventHub
 from kra_graphql.jobs.queue import JobQueue
+from kra_graphql.jobs.service import JobSubmitter
 from kra_graphql.logging import configure_logging, get_logger
 from kra_graphql.prediction.service import Predictors
 from kra_graphql.runtime import Runtime, require_redis_url
@@ -57,7 +58,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         http = httpx.AsyncClient()
         predictors = Predictors(settings, http)
         app.state.services = ApiServices(
-            runtime=runtime, queue=queue, hub=hub, predictors=predictors
+            runtime=runtime,
+            queue=queue,
+            jobs=JobSubmitter(runtime, queue),
+            hub=hub,
+            predictors=predictors,
         )
         app.state.cache = ResponseCache(runtime) if settings.response_cache_enabled else None
         # Start-up objects live as long as the process: keep the collector off them,

@@ -76,8 +76,8 @@ def stock_executor() -> Iterator[None]:
 
 
 async def _answer(runtime: Runtime, query: str) -> bytes:
-    services = ApiServices(runtime=runtime, queue=cast(Any, None), hub=cast(Any, None),
-                           predictors=cast(Any, None))  # fmt: skip
+    services = ApiServices(runtime=runtime, queue=cast(Any, None), jobs=cast(Any, None),
+                           hub=cast(Any, None), predictors=cast(Any, None))  # fmt: skip
     context = Context(services)
     try:
         result = await schema.execute(query, variable_values={"yes": True}, context_value=context)

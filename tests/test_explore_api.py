@@ -19,6 +19,7 @@ from kra_graphql.graphql.schema import schema
 from kra_graphql.jobs.hub import JobEventHub
 from kra_graphql.jobs.models import JobKind, JobStatus
 from kra_graphql.jobs.queue import JobQueue
+from kra_graphql.jobs.service import JobSubmitter
 from kra_graphql.prediction.service import Predictors
 from kra_graphql.races.dates import parse_race_date
 from kra_graphql.runtime import Runtime
@@ -231,6 +232,7 @@ async def _statements(
     services = ApiServices(
         runtime=runtime,
         queue=job_queue,
+        jobs=JobSubmitter(runtime, job_queue),
         hub=JobEventHub(runtime.redis, "x:"),
         predictors=Predictors(runtime.settings, httpx.AsyncClient()),
     )

@@ -36,7 +36,7 @@ async def hub(runtime: Runtime) -> AsyncIterator[JobEventHub]:
 
 
 async def _subscribe(runtime: Runtime, hub: JobEventHub, query: str) -> AsyncGenerator[Any, None]:
-    services = ApiServices(runtime=runtime, queue=cast(Any, None), hub=hub,
+    services = ApiServices(runtime=runtime, queue=cast(Any, None), jobs=cast(Any, None), hub=hub,
                            predictors=cast(Any, None))  # fmt: skip
     stream = await schema.subscribe(query, context_value=Context(services))
     assert not isinstance(stream, ExecutionResult), stream

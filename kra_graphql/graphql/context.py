@@ -15,6 +15,7 @@ from starlette.websockets import WebSocket
 from kra_graphql.graphql.loaders import Loaders
 from kra_graphql.jobs.hub import JobEventHub
 from kra_graphql.jobs.queue import JobQueue
+from kra_graphql.jobs.service import JobSubmitter
 from kra_graphql.prediction.service import Predictors
 from kra_graphql.runtime import Runtime
 
@@ -27,6 +28,7 @@ class ApiServices:
 
     runtime: Runtime
     queue: JobQueue
+    jobs: JobSubmitter
     hub: JobEventHub
     predictors: Predictors
 
@@ -35,6 +37,7 @@ class Context:
     def __init__(self, services: ApiServices, request: Request | WebSocket | None = None) -> None:
         self.runtime = services.runtime
         self.queue = services.queue
+        self.jobs = services.jobs
         self.hub = services.hub
         self.predictors = services.predictors
         self.request = request

@@ -34,7 +34,7 @@ class Mutation:
     async def collect_races(self, info: Info, input: CollectRacesInput) -> Job:
         params = input.to_params()
         ctx = info.context
-        row = await service.submit_job(ctx.runtime, ctx.queue, JobKind.COLLECTION, params.to_json())
+        row = await ctx.jobs.submit(JobKind.COLLECTION, params.to_json())
         return Job.from_model(row)
 
     @strawberry.mutation(description="Fetch horse, jockey and trainer details of these races.")
@@ -44,14 +44,14 @@ class Mutation:
         known = set(await ctx.read(lambda session: existing_race_ids(session, params.race_ids)))
         if missing := [race_id for race_id in params.race_ids if race_id not in known]:
             raise NotFound(f"unknown race ids: {', '.join(missing[:10])}", field="input.raceIds")
-        row = await service.submit_job(ctx.runtime, ctx.queue, JobKind.ENRICHMENT, params.to_json())
+        row = await ctx.jobs.submit(JobKind.ENRICHMENT, params.to_json())
         return Job.from_model(row)
 
     @strawberry.mutation(description="Collect the results of a race day (or one race) as a job.")
     async def collect_results(self, info: Info, input: CollectResultsInput) -> Job:
         params = input.to_params()
         ctx = info.context
-        row = await service.submit_job(ctx.runtime, ctx.queue, JobKind.RESULTS, params.to_json())
+        row = await ctx.jobs.submit(JobKind.RESULTS, params.to_json())
         return Job.from_model(row)
 
     @strawberry.mutation(description="Queued jobs end at once; running ones at their next step.")
@@ -84,7 +84,7 @@ class Mutation:
         ctx = info.context
         with input_fields():
             await prediction_service.get_prompt(ctx.runtime, params.prompt_id)
-        row = await service.submit_job(ctx.runtime, ctx.queue, JobKind.EVALUATION, params.to_json())
+        row = await ctx.jobs.submit(JobKind.EVALUATION, params.to_json())
         return Job.from_model(row)
 
     @strawberry.mutation(description="Improve a FORM prompt, as a job; every candidate is kept.")
@@ -95,9 +95,7 @@ class Mutation:
             prompt = await prediction_service.get_prompt(ctx.runtime, params.prompt_id)
         if prompt.predictor != PredictorKind.FORM:
             raise BadUserInput("only FORM prompts can be improved", field="input.promptId")
-        row = await service.submit_job(
-            ctx.runtime, ctx.queue, JobKind.PROMPT_IMPROVEMENT, params.to_json()
-        )
+        row = await ctx.jobs.submit(JobKind.PROMPT_IMPROVEMENT, params.to_json())
         return Job.from_model(row)
 
     @strawberry.mutation(description="Add a prompt version.")

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
 from arq.constants import (
@@ -17,6 +19,7 @@ from arq.constants import (
     job_key_prefix,
     result_key_prefix,
 )
+from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
 
 from kra_graphql.config import Settings
@@ -51,6 +54,21 @@ class JobQueue:
             RUN_JOB, job_id, _job_id=self.arq_id(job_id, attempt), _queue_name=self.queue_name
         )
         return queued is not None
+
+    async def enqueue_new(self, job_ids: Sequence[str]) -> None:
+        """First attempts of jobs just created, in one round trip. Their ARQ ids have never
+        been used, so ARQ's check-then-set transaction (three round trips a job) is not
+        needed: `SET NX` keeps a repeated call from replacing a job ARQ already holds."""
+        now = timestamp_ms()
+        async with self.pool.pipeline(transaction=True) as pipe:
+            for job_id in job_ids:
+                arq_id = self.arq_id(job_id, 0)
+                body = serialize_job(
+                    RUN_JOB, (job_id,), {}, None, now, serializer=self.pool.job_serializer
+                )
+                pipe.set(job_key_prefix + arq_id, body, px=self.pool.expires_extra_ms, nx=True)
+                pipe.zadd(self.queue_name, {arq_id: now})
+            await pipe.execute()
 
     async def abort(self, job_id: str, attempt: int) -> None:
         # ARQ's Job.abort() waits for the result; we only file the request and rely on

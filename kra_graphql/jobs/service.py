@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -33,12 +35,20 @@ async def submit_job(
     requested_by: str | None = None,
     parent_id: str | None = None,
 ) -> Job:
-    """Commit the row, then enqueue it: a worker can never see a job that does not exist."""
-    async with unit_of_work(runtime.sessions) as session:
-        job = Job(kind=kind, parameters=parameters, requested_by=requested_by, parent_id=parent_id)
-        session.add(job)
-    await _enqueue(runtime, queue, job)
+    job = Job(kind=kind, parameters=parameters, requested_by=requested_by, parent_id=parent_id)
+    await _create(runtime, queue, [job])
     return job
+
+
+async def _create(runtime: Runtime, queue: JobQueue, jobs: Sequence[Job]) -> None:
+    """Commit the rows, then enqueue them: a worker can never see a job that does not exist."""
+    async with unit_of_work(runtime.sessions) as session:
+        session.add_all(jobs)
+    try:
+        await queue.enqueue_new([job.id for job in jobs])
+    except Exception as error:
+        # The rows stay QUEUED; the recovery sweep enqueues them once Redis is back.
+        log.warning("job.enqueue_failed", job_ids=[job.id for job in jobs], error=str(error))
 
 
 async def _enqueue(runtime: Runtime, queue: JobQueue, job: Job) -> None:
@@ -47,6 +57,50 @@ async def _enqueue(runtime: Runtime, queue: JobQueue, job: Job) -> None:
     except Exception as error:
         # The row stays QUEUED; the recovery sweep enqueues it once Redis is back.
         log.warning("job.enqueue_failed", job_id=job.id, error=str(error))
+
+
+class JobSubmitter:
+    """Job creation for the API process. Submissions that arrive while one batch is being
+    written go together into the next: one transaction and one Redis round trip for all
+    of them, so creation keeps up with many concurrent clients."""
+
+    def __init__(self, runtime: Runtime, queue: JobQueue) -> None:
+        self._runtime = runtime
+        self._queue = queue
+        self._pending: list[tuple[Job, asyncio.Future[Job]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def submit(
+        self,
+        kind: JobKind,
+        parameters: dict[str, Any],
+        *,
+        requested_by: str | None = None,
+        parent_id: str | None = None,
+    ) -> Job:
+        job = Job(kind=kind, parameters=parameters, requested_by=requested_by, parent_id=parent_id)
+        created: asyncio.Future[Job] = asyncio.get_running_loop().create_future()
+        self._pending.append((job, created))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_batches(), name="job-submitter")
+        return await created
+
+    async def _write_batches(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    await _create(self._runtime, self._queue, [job for job, _ in batch])
+                except Exception as error:
+                    for _, created in batch:
+                        if not created.done():
+                            created.set_exception(error)
+                else:
+                    for job, created in batch:
+                        if not created.done():
+                            created.set_result(job)
+        finally:
+            self._writer = None
 
 
 async def get_job(runtime: Runtime, job_id: str) -> Job:
