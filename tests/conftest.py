@@ -20,12 +20,16 @@ from gql.transport.httpx import HTTPXAsyncTransport
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from kra_graphql.collection.params import CollectParams
 from kra_graphql.config import Settings
 from kra_graphql.db import create_engine, create_sessionmaker
+from kra_graphql.jobs.models import JobKind, JobStatus
 from kra_graphql.jobs.queue import JobQueue
 from kra_graphql.migrate import upgrade_engine
+from kra_graphql.races.dates import parse_race_date
 from kra_graphql.runtime import Runtime
-from tests.support import Process, child_env, free_port, wait_http_ok
+from tests.jobs_support import run_to_end
+from tests.support import FAKE_LLM, Process, child_env, free_port, wait_http_ok
 
 RUN_ID = uuid.uuid4().hex[:10]
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "kra"
@@ -183,17 +187,70 @@ def api_url(
 
 
 @pytest.fixture(scope="session")
+def fake_llm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The fake OpenAI-compatible chat server, standing in for a hosted LLM."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("fake-llm") / "fake-llm.log"
+    process = Process(["--port", str(port)], child_env({}), log, program=FAKE_LLM)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http_ok(f"{url}/_admin/stats", process=process)
+        yield url
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+async def fake_llm(fake_llm_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """Admin access to the fake LLM; its behaviour and counts are reset around each test."""
+    async with httpx.AsyncClient(base_url=fake_llm_url) as admin:
+        await admin.post("/_admin/reset")
+        yield admin
+        await admin.post("/_admin/reset")
+
+
+def llm_env(fake_llm_url: str) -> dict[str, str]:
+    """LLM settings for the worker only: the API keeps no LLM, as its tests expect."""
+    return {
+        "LLM_BASE_URL": fake_llm_url,
+        "LLM_MODEL": "fake-1",
+        "LLM_TIMEOUT_S": "5",
+        "LLM_MAX_RETRIES": "1",
+        "LLM_CONCURRENCY": "8",
+    }
+
+
+@pytest.fixture(scope="session")
 def worker_process(
-    engine: AsyncEngine, settings: Settings, tmp_path_factory: pytest.TempPathFactory
+    engine: AsyncEngine,
+    settings: Settings,
+    fake_llm_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Process]:
     """A real `kra-graphql worker` consuming this run's queue."""
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    process = Process(["worker"], settings_env(settings), log)
+    process = Process(["worker"], {**settings_env(settings), **llm_env(fake_llm_url)}, log)
     try:
         process.wait_for_output("worker.started")
         yield process
     finally:
         process.stop()
+
+
+JANUARY = [("20250103", 3), ("20250104", 1), ("20250105", 1), ("20250110", 3), ("20250111", 1)]
+
+
+@pytest.fixture(scope="session")
+async def january(
+    runtime: Runtime, job_queue: JobQueue, replay_url: str, worker_process: Process
+) -> None:
+    """Five recorded January race days, cards and results, collected once for the run."""
+    async with httpx.AsyncClient(base_url=replay_url) as replay:
+        await replay.post("/_admin/reset")
+    for day, meet in JANUARY:
+        params = CollectParams(race_date=parse_race_date(day, field="d"), meet=meet, enrich=False)
+        job = await run_to_end(runtime, job_queue, JobKind.COLLECTION, params.to_json())
+        assert job.status == JobStatus.COMPLETED, job.error
 
 
 @pytest.fixture

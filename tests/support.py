@@ -8,13 +8,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "kra_graphql"]
+FAKE_LLM = [sys.executable, "-m", "kra_graphql.prediction.fake_llm"]
 
 
 def free_port() -> int:
@@ -25,20 +26,36 @@ def free_port() -> int:
 
 
 def child_env(overrides: Mapping[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KRA_", "DATABASE_", "REDIS_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("KRA_", "DATABASE_", "REDIS_", "LLM_"))
+    }
     env.update({"PYTHONUNBUFFERED": "1", "ENVIRONMENT": "development", "LOG_LEVEL": "INFO"})
     env.update(overrides)
     return env
 
 
 class Process:
-    """A `kra-graphql` subprocess whose output goes to a file we can read back."""
+    """A `kra-graphql` subprocess (or another program) whose output goes to a file we can
+    read back."""
 
-    def __init__(self, args: list[str], env: Mapping[str, str], log: Path, cwd: Path = ROOT):
+    def __init__(
+        self,
+        args: list[str],
+        env: Mapping[str, str],
+        log: Path,
+        cwd: Path = ROOT,
+        program: Sequence[str] = CLI,
+    ):
         self.log = log
         self._log_file = log.open("wb")
         self.popen = subprocess.Popen(
-            [*CLI, *args], env=dict(env), cwd=cwd, stdout=self._log_file, stderr=subprocess.STDOUT
+            [*program, *args],
+            env=dict(env),
+            cwd=cwd,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
         )
 
     def output(self) -> str:

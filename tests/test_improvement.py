@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import select
 from sqlmodel import col
 
-from kra_graphql.collection.params import CollectParams
 from kra_graphql.jobs.models import JobKind, JobStatus
 from kra_graphql.jobs.queue import JobQueue
 from kra_graphql.jobs.service import retry_job
@@ -20,18 +18,6 @@ from kra_graphql.runtime import Runtime
 from tests.jobs_support import result_of, run_to_end, wait_job
 
 pytestmark = pytest.mark.usefixtures("worker_process")
-
-DAYS = [("20250103", 3), ("20250104", 1), ("20250105", 1), ("20250110", 3), ("20250111", 1)]
-
-
-@pytest.fixture(scope="module")
-async def january(runtime: Runtime, job_queue: JobQueue, replay_url: str) -> None:
-    async with httpx.AsyncClient(base_url=replay_url) as replay:
-        await replay.post("/_admin/reset")
-    for day, meet in DAYS:
-        params = CollectParams(race_date=parse_race_date(day, field="d"), meet=meet, enrich=False)
-        job = await run_to_end(runtime, job_queue, JobKind.COLLECTION, params.to_json())
-        assert job.status == JobStatus.COMPLETED, job.error
 
 
 def improve(seed: int) -> dict[str, Any]:

@@ -42,7 +42,9 @@ def build_handlers(kra: KraClient, predictors: Predictors) -> dict[str, JobHandl
     async def improvement(
         runtime: Runtime, reporter: JobReporter, params: dict[str, Any]
     ) -> JobOutcome:
-        return await improve_prompt(runtime, reporter, ImproveParams.from_json(params))
+        return await improve_prompt(
+            runtime, reporter, ImproveParams.from_json(params), predictors=predictors
+        )
 
     return {
         JobKind.EVALUATION: evaluation,

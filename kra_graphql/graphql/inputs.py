@@ -294,19 +294,26 @@ class CreatePromptInput:
         )
 
 
-@strawberry.input(description="Tune a FORM prompt on earlier races, keep what wins on later ones.")
+@strawberry.input(
+    description="Tune a FORM or LLM prompt on earlier races, keep what wins on later ones."
+)
 class ImprovePromptInput:
     prompt_id: strawberry.ID
     iterations: int = strawberry.field(default=10, description="Candidates to try, 1-100.")
     sample_size: int = strawberry.field(
         default=200, description="Earlier races each candidate is tuned on, 10-5000."
     )
-    seed: int = strawberry.field(default=0, description="Same seed, same data: same result.")
+    seed: int = strawberry.field(
+        default=0, description="Same seed, same data: same samples (and the same FORM result)."
+    )
     train_share: float = strawberry.field(
         default=0.7, description="Share of the races (oldest first) used for tuning."
     )
     date_from: str | None = None
     date_to: str | None = None
+    parallelism: int = strawberry.field(
+        default=4, description="LLM predictions at once, 1-64 (LLM prompts only)."
+    )
 
     def to_params(self) -> ImproveParams:
         start = parse_race_date(self.date_from, field="input.dateFrom") if self.date_from else None
@@ -323,4 +330,5 @@ class ImprovePromptInput:
             train_share=self.train_share,
             date_from=start,
             date_to=end,
+            parallelism=self.parallelism,
         ).check()

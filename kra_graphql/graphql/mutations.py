@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import strawberry
 
-from kra_graphql.errors import AppError, BadUserInput, NotFound
+from kra_graphql.errors import AppError, NotFound
 from kra_graphql.graphql.inputs import (
     CollectRacesInput,
     CollectResultsInput,
@@ -22,7 +22,7 @@ from kra_graphql.graphql.types import Info, Prediction, Prompt
 from kra_graphql.jobs import service
 from kra_graphql.jobs.models import JobKind
 from kra_graphql.prediction import service as prediction_service
-from kra_graphql.prediction.models import PredictorKind
+from kra_graphql.prediction.improvement import check_improvable
 from kra_graphql.prediction.prompts import create_prompt
 from kra_graphql.prediction.service import check_threshold
 from kra_graphql.races.queries import existing_race_ids
@@ -87,14 +87,14 @@ class Mutation:
         row = await ctx.jobs.submit(JobKind.EVALUATION, params.to_json())
         return Job.from_model(row)
 
-    @strawberry.mutation(description="Improve a FORM prompt, as a job; every candidate is kept.")
+    @strawberry.mutation(
+        description="Improve a FORM or LLM prompt, as a job; every candidate is kept."
+    )
     async def improve_prompt(self, info: Info, input: ImprovePromptInput) -> Job:
         params = input.to_params()
         ctx = info.context
         with input_fields():
-            prompt = await prediction_service.get_prompt(ctx.runtime, params.prompt_id)
-        if prompt.predictor != PredictorKind.FORM:
-            raise BadUserInput("only FORM prompts can be improved", field="input.promptId")
+            check_improvable(await prediction_service.get_prompt(ctx.runtime, params.prompt_id))
         row = await ctx.jobs.submit(JobKind.PROMPT_IMPROVEMENT, params.to_json())
         return Job.from_model(row)
 

@@ -1,16 +1,18 @@
-"""Improve a FORM prompt: a seeded search over its weights on a temporal split.
+"""Improve a FORM or LLM prompt on a temporal split.
 
 Races with known results are ordered by date. The earlier share tunes candidates; a
 candidate becomes champion only if it beats the champion on a sample of the earlier
-part and then on the later part, which tuning never looks at. Every candidate is
-stored as a prompt version with its scores and the reason it was or was not promoted.
+part and then on the later part, which tuning never looks at. Each iteration proposes
+one candidate (see `tuners`: a seeded weight search for FORM, a rewrite by the LLM for
+LLM). Every candidate is stored as a prompt version with its parent, its scores and the
+reason it was or was not promoted; an iteration without a candidate is reported with
+its reason.
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -22,18 +24,32 @@ from kra_graphql.errors import BadUserInput
 from kra_graphql.jobs.reporter import JobReporter
 from kra_graphql.jobs.runner import JobOutcome
 from kra_graphql.prediction.card import RaceCard, build_card
-from kra_graphql.prediction.metrics import RaceResult, ScoredPrediction, evaluate
+from kra_graphql.prediction.metrics import Picks, RaceResult, correct_count
 from kra_graphql.prediction.models import PredictorKind, Prompt
-from kra_graphql.prediction.predictors import FORM_FEATURES, FormPredictor, FormSettings
 from kra_graphql.prediction.results import load_results
-from kra_graphql.prediction.service import EvaluationParams, get_prompt, races_with_results
+from kra_graphql.prediction.service import (
+    EvaluationParams,
+    Predictors,
+    check_parallelism,
+    get_prompt,
+    llm_not_configured,
+    races_with_results,
+)
+from kra_graphql.prediction.tuners import (
+    Candidate,
+    FormTuner,
+    LlmTuner,
+    NoCandidate,
+    Proposal,
+    Tuner,
+    tunable,
+)
 from kra_graphql.races.dates import parse_race_date
 from kra_graphql.runtime import Runtime
 
 MAX_ITERATIONS = 100
 MAX_SAMPLE = 5000
-# Each weight moves by up to this share of its size (at least this much in absolute terms).
-STEP = 0.5
+IMPROVABLE = (PredictorKind.FORM, PredictorKind.LLM)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +61,7 @@ class ImproveParams:
     train_share: float = 0.7
     date_from: date | None = None
     date_to: date | None = None
+    parallelism: int = 4  # LLM predictions at once
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -55,6 +72,7 @@ class ImproveParams:
             "trainShare": self.train_share,
             "dateFrom": self.date_from.isoformat() if self.date_from else None,
             "dateTo": self.date_to.isoformat() if self.date_to else None,
+            "parallelism": self.parallelism,
         }
 
     @classmethod
@@ -71,6 +89,7 @@ class ImproveParams:
             train_share=float(data.get("trainShare", 0.7)),
             date_from=day("dateFrom"),
             date_to=day("dateTo"),
+            parallelism=int(data.get("parallelism", 4)),
         )
 
     def check(self, prefix: str = "input") -> ImproveParams:
@@ -80,14 +99,43 @@ class ImproveParams:
             raise BadUserInput(f"10 to {MAX_SAMPLE}", field=f"{prefix}.sampleSize")
         if not 0.5 <= self.train_share <= 0.9:
             raise BadUserInput("between 0.5 and 0.9", field=f"{prefix}.trainShare")
+        check_parallelism(self.parallelism, field=f"{prefix}.parallelism")
         return self
+
+
+def check_improvable(prompt: Prompt) -> None:
+    if prompt.predictor not in IMPROVABLE:
+        raise BadUserInput("only FORM and LLM prompts can be improved", field="promptId")
 
 
 @dataclass(frozen=True, slots=True)
 class Score:
-    average_correct: float
-    success_rate: float
+    """Counts, not rates, so a score read back from a stored candidate compares exactly."""
+
+    correct: int  # picks in the top three, over all races
+    all_three: int  # races with all three picks in the top three
     races: int
+
+    @property
+    def average_correct(self) -> float:
+        return self.correct / self.races if self.races else 0.0
+
+    @property
+    def success_rate(self) -> float:
+        return self.all_three / self.races if self.races else 0.0
+
+    @classmethod
+    def of(cls, picks: Mapping[str, Picks], results: Mapping[str, RaceResult]) -> Score:
+        counts = []
+        for race_id, race_picks in picks.items():
+            top3 = results[race_id].top3
+            assert top3 is not None  # only races with a top three are tuned or scored
+            counts.append(correct_count(race_picks, top3))
+        return cls(sum(counts), sum(1 for count in counts if count == 3), len(counts))
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Score:
+        return cls(int(data["correct"]), int(data["allThree"]), int(data["races"]))
 
     def beats(self, other: Score) -> bool:
         return (self.average_correct, self.success_rate) > (
@@ -100,39 +148,112 @@ class Score:
             "averageCorrect": round(self.average_correct, 4),
             "successRate": round(self.success_rate, 4),
             "races": self.races,
+            "correct": self.correct,
+            "allThree": self.all_three,
         }
 
 
-def score(
-    parameters: Mapping[str, Any],
-    cards: Mapping[str, RaceCard],
-    results: Mapping[str, RaceResult],
-    race_ids: Sequence[str],
-) -> Score:
-    predictor = FormPredictor()
-    pairs = []
-    for race_id in race_ids:
-        answer = predictor.answer(cards[race_id], parameters)
-        pairs.append((ScoredPrediction(answer.picks, answer.confidence), results[race_id]))
-    overall = evaluate(pairs).overall
-    return Score(overall.average_correct, overall.success_rate, overall.races)
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one iteration gave: a stored candidate, or only the reason there is none."""
+
+    reason: str
+    promoted: bool = False
+    prompt: Prompt | None = None
+    later: Score | None = None
+    failed: bool = False
+
+    def as_json(self, iteration: int) -> dict[str, Any]:
+        return {
+            "iteration": iteration,
+            "promptId": self.prompt.id if self.prompt else None,
+            "promoted": self.promoted,
+            "reason": self.reason,
+            "later": self.later.as_json() if self.later else None,
+        }
 
 
-def mutate(weights: Mapping[str, float], rng: random.Random) -> dict[str, float]:
-    """Move two to four weights at random; the rest stay."""
-    moved = dict(weights)
-    for name in rng.sample(list(FORM_FEATURES), rng.randint(2, 4)):
-        size = max(abs(moved[name]), 0.2) * STEP
-        moved[name] = round(moved[name] + rng.uniform(-size, size), 4)
-    return moved
+@dataclass(slots=True)
+class _Search:
+    """The state one improvement job carries from iteration to iteration."""
+
+    runtime: Runtime
+    job_id: str
+    base: Prompt
+    tuner: Tuner
+    results: Mapping[str, RaceResult]
+    late: list[str]
+    next_patch: int
+
+    async def score(self, text: str, parameters: Mapping[str, Any], race_ids: list[str]) -> Score:
+        return Score.of(await self.tuner.picks(text, tunable(parameters), race_ids), self.results)
+
+    async def trial(
+        self,
+        iteration: int,
+        champion: Prompt,
+        champion_late: Score,
+        sample: list[str],
+        proposal: Proposal,
+    ) -> Outcome:
+        champion_picks = await self.tuner.picks(champion.text, tunable(champion.parameters), sample)
+        champion_early = Score.of(champion_picks, self.results)
+        try:
+            candidate = await proposal(champion_picks)
+        except NoCandidate as error:
+            return Outcome(reason=error.reason, failed=error.failed)
+        early = await self.score(candidate.text, candidate.parameters, sample)
+        later = await self.score(candidate.text, candidate.parameters, self.late)
+        if not early.beats(champion_early):
+            promoted, reason = False, "not better than the champion on the earlier sample"
+        elif not later.beats(champion_late):
+            promoted, reason = False, "better on the earlier sample, not on the later races"
+        else:
+            promoted, reason = True, "better on the earlier sample and on the later races"
+        record: dict[str, Any] = {
+            "job": self.job_id,
+            "iteration": iteration,
+            "earlier": early.as_json(),
+            "later": later.as_json(),
+            "championEarlier": champion_early.as_json(),
+            "championLater": champion_late.as_json(),
+            "promoted": promoted,
+            "reason": reason,
+        }
+        if candidate.rationale is not None:
+            record["rationale"] = candidate.rationale
+        stored = await _store_candidate(
+            self.runtime, self.base, champion, self.next_patch, candidate, record
+        )
+        self.next_patch += 1
+        return Outcome(reason=reason, promoted=promoted, prompt=stored, later=later)
+
+
+def _resumed(stored: Prompt) -> Outcome:
+    record = stored.parameters["improvement"]
+    return Outcome(
+        reason=record["reason"],
+        promoted=bool(record["promoted"]),
+        prompt=stored,
+        later=Score.from_json(record["later"]),
+    )
 
 
 async def improve_prompt(
-    runtime: Runtime, reporter: JobReporter, params: ImproveParams
+    runtime: Runtime,
+    reporter: JobReporter,
+    params: ImproveParams,
+    *,
+    predictors: Predictors | None = None,
 ) -> JobOutcome:
+    """`predictors` is needed for LLM prompts only: it holds the configured endpoint."""
     base = await get_prompt(runtime, params.prompt_id)
-    if base.predictor != PredictorKind.FORM:
-        raise BadUserInput("only FORM prompts can be improved", field="promptId")
+    check_improvable(base)
+    llm = None
+    if base.predictor == PredictorKind.LLM:
+        if predictors is None:
+            raise llm_not_configured()
+        llm = predictors.llm()
     race_ids = await races_with_results(
         runtime,
         EvaluationParams(prompt_id=base.id, date_from=params.date_from, date_to=params.date_to),
@@ -141,7 +262,7 @@ async def improve_prompt(
     async with runtime.sessions() as session:
         results = await load_results(session, race_ids)
         scorable = [race_id for race_id in race_ids if results[race_id].top3 is not None]
-        cards = {
+        cards: dict[str, RaceCard] = {
             race_id: await build_card(session, race_id, use_final_odds=False)
             for race_id in scorable
         }
@@ -153,59 +274,49 @@ async def improve_prompt(
     await reporter.log(f"{len(early)} earlier races tune, {len(late)} later races decide")
     await reporter.advance()
 
+    tuner: Tuner = (
+        LlmTuner(llm, cards, results, parallelism=params.parallelism,
+                 check_cancelled=reporter.check_cancelled)
+        if llm is not None
+        else FormTuner(cards)
+    )  # fmt: skip
+    search = _Search(
+        runtime, reporter.job_id, base, tuner, results, late, await _next_patch(runtime, base)
+    )
+    # A re-run of the job picks up the candidates it stored before instead of adding more;
+    # a stored later iteration proves that an earlier one without a candidate had finished.
+    done = await _stored_iterations(runtime, base, reporter.job_id)
+    finished = max(done, default=0)
     rng = random.Random(params.seed)  # noqa: S311 - a reproducible search, not secrets
+    await reporter.step("scoring the starting prompt on the later races")
     champion = base
-    champion_weights = dict(FormSettings.from_parameters(base.parameters).weights)
-    champion_late = score(base.parameters, cards, results, late)
-    start_late = champion_late
+    champion_late = start_late = await search.score(base.text, base.parameters, late)
     history: list[dict[str, Any]] = []
-    next_patch = await _next_patch(runtime, base)
+    failures: list[dict[str, Any]] = []
     for iteration in range(1, params.iterations + 1):
         await reporter.step(f"iteration {iteration}")
         sample = rng.sample(early, min(params.sample_size, len(early)))
-        candidate_weights = mutate(champion_weights, rng)
-        candidate_parameters = {**_tunable(champion.parameters), "weights": candidate_weights}
-        # Scoring is pure CPU: keep the worker's event loop free meanwhile.
-        champion_early = await asyncio.to_thread(score, champion.parameters, cards, results, sample)
-        candidate_early = await asyncio.to_thread(
-            score, candidate_parameters, cards, results, sample
-        )
-        candidate_late = await asyncio.to_thread(score, candidate_parameters, cards, results, late)
-        if not candidate_early.beats(champion_early):
-            promoted, reason = False, "not better than the champion on the earlier sample"
-        elif not candidate_late.beats(champion_late):
-            promoted, reason = False, "better on the earlier sample, not on the later races"
+        proposal = tuner.propose(champion, rng)
+        if iteration in done:
+            outcome = _resumed(done[iteration])
+        elif iteration < finished:
+            outcome = Outcome(reason="no candidate in an earlier attempt of this job")
         else:
-            promoted, reason = True, "better on the earlier sample and on the later races"
-        stored = await _store_candidate(
-            runtime,
-            base,
-            champion,
-            next_patch,
-            {
-                **candidate_parameters,
-                "improvement": {
-                    "job": reporter.job_id,
-                    "iteration": iteration,
-                    "earlier": candidate_early.as_json(),
-                    "later": candidate_late.as_json(),
-                    "championEarlier": champion_early.as_json(),
-                    "championLater": champion_late.as_json(),
-                    "promoted": promoted,
-                    "reason": reason,
-                },
-            },
-        )
-        next_patch = max(next_patch, int(stored.version.rsplit(".", 1)[1])) + 1
-        history.append({"promptId": stored.id, "promoted": promoted, "reason": reason,
-                        "later": candidate_late.as_json()})  # fmt: skip
-        await reporter.log(
-            f"iteration {iteration}: {stored.id} later avg correct "
-            f"{candidate_late.average_correct:.3f} vs {champion_late.average_correct:.3f}: "
-            + ("promoted" if promoted else reason)
-        )
-        if promoted:
-            champion, champion_weights, champion_late = stored, candidate_weights, candidate_late
+            outcome = await search.trial(iteration, champion, champion_late, sample, proposal)
+        history.append(outcome.as_json(iteration))
+        if outcome.failed:
+            failures.append({"iteration": iteration, "error": outcome.reason})
+        if outcome.prompt is None or outcome.later is None:
+            await reporter.log(f"iteration {iteration}: no candidate: {outcome.reason}",
+                               level="WARNING")  # fmt: skip
+        else:
+            await reporter.log(
+                f"iteration {iteration}: {outcome.prompt.id} later avg correct "
+                f"{outcome.later.average_correct:.3f} vs {champion_late.average_correct:.3f}: "
+                + ("promoted" if outcome.promoted else outcome.reason)
+            )
+            if outcome.promoted:
+                champion, champion_late = outcome.prompt, outcome.later
         await reporter.advance()
     return JobOutcome(
         result={
@@ -215,12 +326,9 @@ async def improve_prompt(
             "earlierRaces": len(early),
             "laterRaces": len(late),
             "iterations": history,
-        }
+        },
+        failures=failures,
     )
-
-
-def _tunable(parameters: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in parameters.items() if key != "improvement"}
 
 
 def _version_root(version: str) -> str:
@@ -228,41 +336,50 @@ def _version_root(version: str) -> str:
     return ".".join(parts[:2])
 
 
+async def _siblings(runtime: Runtime, base: Prompt) -> list[Prompt]:
+    async with runtime.sessions() as session:
+        return list(
+            (await session.scalars(select(Prompt).where(col(Prompt.name) == base.name))).all()
+        )
+
+
 async def _next_patch(runtime: Runtime, base: Prompt) -> int:
     root = _version_root(base.version)
-    async with runtime.sessions() as session:
-        versions = (
-            await session.scalars(select(col(Prompt.version)).where(col(Prompt.name) == base.name))
-        ).all()
     patches = [
-        int(version.rsplit(".", 1)[1])
-        for version in versions
-        if version.startswith(root + ".") and version.count(".") == root.count(".") + 1
+        int(sibling.version.rsplit(".", 1)[1])
+        for sibling in await _siblings(runtime, base)
+        if sibling.version.startswith(root + ".")
+        and sibling.version.count(".") == root.count(".") + 1
     ]
     return max(patches, default=0) + 1
 
 
+async def _stored_iterations(runtime: Runtime, base: Prompt, job_id: str) -> dict[int, Prompt]:
+    """The candidates an earlier attempt of this job stored, by iteration."""
+    stored = {}
+    for sibling in await _siblings(runtime, base):
+        record = sibling.parameters.get("improvement") or {}
+        if record.get("job") == job_id:
+            stored[int(record["iteration"])] = sibling
+    return stored
+
+
 async def _store_candidate(
-    runtime: Runtime, base: Prompt, parent: Prompt, patch: int, parameters: dict[str, Any]
+    runtime: Runtime,
+    base: Prompt,
+    parent: Prompt,
+    patch: int,
+    candidate: Candidate,
+    record: dict[str, Any],
 ) -> Prompt:
-    """A re-run of the same job finds the candidates it stored before instead of adding more."""
-    marker = parameters["improvement"]
-    async with runtime.sessions() as session:
-        siblings = (
-            await session.scalars(select(Prompt).where(col(Prompt.name) == base.name))
-        ).all()
-    for sibling in siblings:
-        earlier = sibling.parameters.get("improvement") or {}
-        if earlier.get("job") == marker["job"] and earlier.get("iteration") == marker["iteration"]:
-            return sibling
     version = f"{_version_root(base.version)}.{patch}"
     prompt = Prompt(
         id=f"{base.name}-{version}",
         name=base.name,
         version=version,
-        text=base.text,
+        text=candidate.text,
         predictor=base.predictor,
-        parameters=parameters,
+        parameters={**candidate.parameters, "improvement": record},
         parent_id=parent.id,
     )
     async with runtime.write() as session:

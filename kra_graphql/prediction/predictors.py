@@ -312,22 +312,23 @@ class LlmPredictor:
         return f"llm:{self._model}"
 
     async def predict(self, card: RaceCard, prompt: Prompt) -> PredictionAnswer:
+        return await self.answer(card, prompt.text, prompt.parameters)
+
+    async def answer(
+        self, card: RaceCard, text: str, parameters: Mapping[str, Any]
+    ) -> PredictionAnswer:
         """Never raises for a bad or missing answer; only for a card with < 3 starters."""
         starters = _require_starters(card)
         messages = [
             {"role": "system", "content": ANSWER_FORMAT},
-            {"role": "user", "content": render_prompt(prompt.text, card)},
+            {"role": "user", "content": render_prompt(text, card)},
         ]
-        temperature = prompt.parameters.get("temperature", 0)
-        body: dict[str, Any] = {
-            "model": self._model,
-            "messages": messages,
-            "temperature": temperature if isinstance(temperature, int | float) else 0,
-        }
+        temperature = parameters.get("temperature", 0)
         try:
-            async with self._limit:
-                text = await self._complete(body)
-            answer = parse_answer(text, {r.gate_number for r in starters})
+            reply = await self.complete(
+                messages, temperature=temperature if isinstance(temperature, int | float) else 0
+            )
+            answer = parse_answer(reply, {r.gate_number for r in starters})
         except (LlmFailure, InvalidAnswer) as error:
             fallback = self._fallback.answer(card, {})
             return PredictionAnswer(
@@ -344,6 +345,19 @@ class LlmPredictor:
             valid=True,
             model_version=self.model_version,
         )
+
+    async def complete(self, messages: list[dict[str, str]], *, temperature: float) -> str:
+        """The reply text to a chat, within this predictor's concurrency limit and retries.
+
+        Raises LlmFailure when no reply text could be obtained.
+        """
+        body: dict[str, Any] = {
+            "model": self._model,
+            "messages": messages,
+            "temperature": temperature,
+        }
+        async with self._limit:
+            return await self._complete(body)
 
     async def _complete(self, body: dict[str, Any]) -> str:
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}

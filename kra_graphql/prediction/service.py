@@ -46,9 +46,10 @@ class Predictors:
             PredictorKind.FORM: FormPredictor(),
             PredictorKind.MARKET: MarketPredictor(),
         }
+        self._llm: LlmPredictor | None = None
         if settings.llm_base_url:
             key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
-            self._by_kind[PredictorKind.LLM] = LlmPredictor(
+            self._llm = LlmPredictor(
                 http,
                 base_url=settings.llm_base_url,
                 model=settings.llm_model,
@@ -57,15 +58,23 @@ class Predictors:
                 retries=settings.llm_max_retries,
                 concurrency=settings.llm_concurrency,
             )
+            self._by_kind[PredictorKind.LLM] = self._llm
 
     def for_prompt(self, prompt: Prompt) -> Predictor:
         predictor = self._by_kind.get(prompt.predictor)
-        if predictor is None:
-            raise BadUserInput(
-                f"no {prompt.predictor} predictor is configured (set LLM_BASE_URL)",
-                field="promptId",
-            )
+        if predictor is None:  # only the LLM predictor depends on configuration
+            raise llm_not_configured()
         return predictor
+
+    def llm(self) -> LlmPredictor:
+        """The LLM predictor, for requests other than predictions (prompt rewrites)."""
+        if self._llm is None:
+            raise llm_not_configured()
+        return self._llm
+
+
+def llm_not_configured() -> BadUserInput:
+    return BadUserInput("no LLM predictor is configured (set LLM_BASE_URL)", field="promptId")
 
 
 async def get_prompt(runtime: Runtime, prompt_id: str) -> Prompt:

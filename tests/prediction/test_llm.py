@@ -1,4 +1,4 @@
-"""The LLM predictor against the fake chat-completions server under a real uvicorn."""
+"""The LLM predictor against the fake chat-completions server (a real HTTP server)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import uvicorn
 
-from kra_graphql.prediction.fake_llm import AnswerMode, create_app
+from kra_graphql.prediction.fake_llm import AnswerMode
 from kra_graphql.prediction.predictors import FormPredictor, LlmPredictor, render_prompt
 from tests.prediction.cards import card, prompt, runner
 from tests.support import free_port
@@ -20,38 +19,6 @@ from tests.support import free_port
 CARD = card([runner(1, scratched=True), *(runner(g, rating=40 + 5 * g) for g in range(2, 7))])
 PROMPT = prompt("LLM", text="Pick the first three of this race:\n{race_card}")
 FORM_ORDER = FormPredictor().answer(CARD, {}).picks
-
-
-@pytest.fixture(scope="module")
-async def fake_url() -> AsyncIterator[str]:
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="off",
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-
-
-@pytest.fixture
-async def fake(fake_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=fake_url) as admin:
-        await admin.post("/_admin/reset")
-        yield admin
-        await admin.post("/_admin/reset")
 
 
 @pytest.fixture
@@ -90,52 +57,62 @@ def test_fallback_is_the_form_order() -> None:
 
 @pytest.mark.parametrize("mode", [AnswerMode.VALID, AnswerMode.FENCED, AnswerMode.EMBEDDED])
 async def test_readable_answers(
-    mode: AnswerMode, fake: httpx.AsyncClient, fake_url: str, client: httpx.AsyncClient
+    mode: AnswerMode, fake_llm: httpx.AsyncClient, fake_llm_url: str, client: httpx.AsyncClient
 ) -> None:
-    await fake.post("/_admin/config", json={"mode": mode.value})
-    answer = await predictor(client, fake_url).predict(CARD, PROMPT)
+    await fake_llm.post("/_admin/config", json={"mode": mode.value})
+    answer = await predictor(client, fake_llm_url).predict(CARD, PROMPT)
     assert answer.valid
     assert answer.picks == (2, 3, 4)
     assert answer.confidence == 42
     assert answer.reasoning == "lowest gates first"
     assert answer.model_version == "llm:fake-1"
-    assert (await fake.get("/_admin/stats")).json()["requests"] == 1
+    assert (await fake_llm.get("/_admin/stats")).json()["requests"] == 1
+
+
+async def test_the_prompt_text_steers_the_fake(
+    fake_llm: httpx.AsyncClient, fake_llm_url: str, client: httpx.AsyncClient
+) -> None:
+    steered = prompt("LLM", text="rank by: -gate\nPick the first three:\n{race_card}")
+    answer = await predictor(client, fake_llm_url).predict(CARD, steered)
+    assert answer.valid
+    assert answer.picks == (6, 5, 4)
+    assert answer.reasoning == "ranked by -gate"
 
 
 @pytest.mark.parametrize("mode", [AnswerMode.MALFORMED, AnswerMode.WRONG_GATES])
 async def test_unusable_answers_fall_back_without_retrying(
-    mode: AnswerMode, fake: httpx.AsyncClient, fake_url: str, client: httpx.AsyncClient
+    mode: AnswerMode, fake_llm: httpx.AsyncClient, fake_llm_url: str, client: httpx.AsyncClient
 ) -> None:
-    await fake.post("/_admin/config", json={"mode": mode.value})
-    answer = await predictor(client, fake_url).predict(CARD, PROMPT)
+    await fake_llm.post("/_admin/config", json={"mode": mode.value})
+    answer = await predictor(client, fake_llm_url).predict(CARD, PROMPT)
     assert not answer.valid
     assert answer.picks == FORM_ORDER
     assert answer.reasoning.startswith("Invalid answer")
-    assert (await fake.get("/_admin/stats")).json()["requests"] == 1
+    assert (await fake_llm.get("/_admin/stats")).json()["requests"] == 1
 
 
 async def test_timeout_retries_then_falls_back(
-    fake: httpx.AsyncClient, fake_url: str, client: httpx.AsyncClient
+    fake_llm: httpx.AsyncClient, fake_llm_url: str, client: httpx.AsyncClient
 ) -> None:
-    await fake.post("/_admin/config", json={"mode": "timeout", "hang_ms": 1500})
+    await fake_llm.post("/_admin/config", json={"mode": "timeout", "hang_ms": 1500})
     started = time.monotonic()
-    answer = await predictor(client, fake_url, timeout_s=0.2, retries=1).predict(CARD, PROMPT)
+    answer = await predictor(client, fake_llm_url, timeout_s=0.2, retries=1).predict(CARD, PROMPT)
     elapsed = time.monotonic() - started
     assert not answer.valid
     assert "timed out" in answer.reasoning
     assert answer.picks == FORM_ORDER
     assert elapsed < 1.5
-    assert (await fake.get("/_admin/stats")).json()["requests"] == 2  # 1 + 1 retry
+    assert (await fake_llm.get("/_admin/stats")).json()["requests"] == 2  # 1 + 1 retry
 
 
 async def test_server_errors_are_retried(
-    fake: httpx.AsyncClient, fake_url: str, client: httpx.AsyncClient
+    fake_llm: httpx.AsyncClient, fake_llm_url: str, client: httpx.AsyncClient
 ) -> None:
-    await fake.post("/_admin/config", json={"mode": "error"})
-    answer = await predictor(client, fake_url, retries=2).predict(CARD, PROMPT)
+    await fake_llm.post("/_admin/config", json={"mode": "error"})
+    answer = await predictor(client, fake_llm_url, retries=2).predict(CARD, PROMPT)
     assert not answer.valid
     assert "HTTP 503" in answer.reasoning
-    assert (await fake.get("/_admin/stats")).json()["requests"] == 3
+    assert (await fake_llm.get("/_admin/stats")).json()["requests"] == 3
 
 
 async def test_unreachable_endpoint_falls_back(client: httpx.AsyncClient) -> None:
@@ -146,13 +123,13 @@ async def test_unreachable_endpoint_falls_back(client: httpx.AsyncClient) -> Non
 
 
 async def test_concurrency_limit_holds(
-    fake: httpx.AsyncClient, fake_url: str, client: httpx.AsyncClient
+    fake_llm: httpx.AsyncClient, fake_llm_url: str, client: httpx.AsyncClient
 ) -> None:
-    await fake.post("/_admin/config", json={"mode": "valid", "latency_ms": 150})
-    limited = predictor(client, fake_url, concurrency=2)
+    await fake_llm.post("/_admin/config", json={"mode": "valid", "latency_ms": 150})
+    limited = predictor(client, fake_llm_url, concurrency=2)
     started = time.monotonic()
     answers = await asyncio.gather(*(limited.predict(CARD, PROMPT) for _ in range(4)))
     elapsed = time.monotonic() - started
     assert all(a.valid for a in answers)
     assert elapsed >= 0.3  # four requests of 150 ms, two at a time
-    assert (await fake.get("/_admin/stats")).json()["requests"] == 4
+    assert (await fake_llm.get("/_admin/stats")).json()["requests"] == 4
