@@ -7,6 +7,7 @@ from typing import Any, cast
 
 import orjson
 import pytest
+from sqlalchemy import text
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from kra_graphql.graphql.context import ApiServices, Context
@@ -124,3 +125,30 @@ async def test_a_null_in_a_non_null_leaf_is_the_stock_error(
         types.Race.from_model = original  # type: ignore[method-assign]
     assert fast == stock
     assert b"Cannot return null for non-nullable field Race.meet" in fast
+
+
+async def test_entries_carry_their_own_people_and_none_where_there_is_none(
+    runtime: Runtime, seeded: Seeded
+) -> None:
+    race = seeded.races[0]
+    async with runtime.write() as session:
+        await session.execute(
+            text("UPDATE entries SET jockey_no = NULL WHERE race_id = :race AND gate_number = 1"),
+            {"race": race.id},
+        )
+    answer = orjson.loads(
+        await _answer(
+            runtime,
+            '{ race(id: "' + race.id + '") { entries { gateNumber horseName horse { name } '
+            "jockey { jockeyNo } trainer { trainerNo } } } }",
+        )
+    )
+    entries = answer["data"]["race"]["entries"]
+    assert [entry["gateNumber"] for entry in entries] == [1, 2, 3, 4]
+    assert entries[0]["jockey"] is None
+    for entry in entries:
+        suffix = entry["horse"]["name"].removeprefix("말")
+        assert entry["horseName"] == entry["horse"]["name"]
+        assert entry["trainer"] == {"trainerNo": f"R{suffix}"}
+        if entry["gateNumber"] != 1:
+            assert entry["jockey"] == {"jockeyNo": f"J{suffix}"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import cached_property
 from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +16,7 @@ from kra_graphql.prediction import queries as prediction_queries
 from kra_graphql.prediction.models import Evaluation, Prediction, Prompt
 from kra_graphql.races import people, queries
 from kra_graphql.races.models import Entry, Horse, Jockey, Race, Trainer
+from kra_graphql.races.queries import EntryWithPeople
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -35,40 +37,78 @@ def _keyed(
     return DataLoader(load_fn=load)
 
 
+def _none() -> None:
+    return None
+
+
 class Loaders:
+    """Each loader is built on first use: most requests need two or three of them."""
+
     def __init__(self, read: Read) -> None:
-        self.entries_by_race: DataLoader[str, list[Entry]] = _keyed(
-            read, queries.entries_by_race, list
-        )
-        self.horse: DataLoader[str, Horse | None] = _keyed(read, queries.horses_by_no, lambda: None)
-        self.jockey: DataLoader[str, Jockey | None] = _keyed(
-            read, queries.jockeys_by_no, lambda: None
-        )
-        self.trainer: DataLoader[str, Trainer | None] = _keyed(
-            read, queries.trainers_by_no, lambda: None
-        )
-        self.job: DataLoader[str, Job | None] = _keyed(read, job_queries.jobs_by_id, lambda: None)
-        self.job_children: DataLoader[str, list[Job]] = _keyed(
-            read, job_queries.children_by_parent, list
-        )
-        self.job_logs: DataLoader[tuple[str, int], list[JobLog]] = _keyed(
-            read, job_queries.last_logs, list
-        )
-        self.race: DataLoader[str, Race | None] = _keyed(read, queries.races_by_id, lambda: None)
-        self.history = {
-            kind: _keyed(read, _histories(kind), _missing_page) for kind in people.KINDS
-        }
-        self.predictions_by_race: DataLoader[str, list[Prediction]] = _keyed(
-            read, prediction_queries.predictions_by_race, list
-        )
-        self.prompt: DataLoader[str, Prompt | None] = _keyed(
-            read, prediction_queries.prompts_by_id, lambda: None
-        )
-        self.evaluation: DataLoader[int, Evaluation | None] = _keyed(
-            read, prediction_queries.evaluations_by_id, lambda: None
-        )
+        self._read = read
+        self._entries: dict[frozenset[queries.PersonKind], DataLoader[str, list[EntryWithPeople]]]
+        self._entries = {}
         # GraphQL objects built from loaded rows, by converter and key, shared by resolvers.
         self.converted: dict[tuple[Callable[[Any], Any], str], Any] = {}
+
+    def entries_by_race(
+        self, kinds: frozenset[queries.PersonKind] = frozenset()
+    ) -> DataLoader[str, list[EntryWithPeople]]:
+        """Entries by race id, with the people of the kinds given loaded alongside."""
+        loader = self._entries.get(kinds)
+        if loader is None:
+
+            async def fetch(
+                session: AsyncSession, race_ids: Sequence[str]
+            ) -> Mapping[str, list[EntryWithPeople]]:
+                return await queries.entries_by_race(session, race_ids, kinds)
+
+            loader = self._entries[kinds] = _keyed(self._read, fetch, list)
+        return loader
+
+    @cached_property
+    def horse(self) -> DataLoader[str, Horse | None]:
+        return _keyed(self._read, queries.horses_by_no, _none)
+
+    @cached_property
+    def jockey(self) -> DataLoader[str, Jockey | None]:
+        return _keyed(self._read, queries.jockeys_by_no, _none)
+
+    @cached_property
+    def trainer(self) -> DataLoader[str, Trainer | None]:
+        return _keyed(self._read, queries.trainers_by_no, _none)
+
+    @cached_property
+    def job(self) -> DataLoader[str, Job | None]:
+        return _keyed(self._read, job_queries.jobs_by_id, _none)
+
+    @cached_property
+    def job_children(self) -> DataLoader[str, list[Job]]:
+        return _keyed(self._read, job_queries.children_by_parent, list)
+
+    @cached_property
+    def job_logs(self) -> DataLoader[tuple[str, int], list[JobLog]]:
+        return _keyed(self._read, job_queries.last_logs, list)
+
+    @cached_property
+    def race(self) -> DataLoader[str, Race | None]:
+        return _keyed(self._read, queries.races_by_id, _none)
+
+    @cached_property
+    def history(self) -> dict[people.PersonKind, DataLoader[people.HistoryKey, Page[Entry]]]:
+        return {kind: _keyed(self._read, _histories(kind), _missing_page) for kind in people.KINDS}
+
+    @cached_property
+    def predictions_by_race(self) -> DataLoader[str, list[Prediction]]:
+        return _keyed(self._read, prediction_queries.predictions_by_race, list)
+
+    @cached_property
+    def prompt(self) -> DataLoader[str, Prompt | None]:
+        return _keyed(self._read, prediction_queries.prompts_by_id, _none)
+
+    @cached_property
+    def evaluation(self) -> DataLoader[int, Evaluation | None]:
+        return _keyed(self._read, prediction_queries.evaluations_by_id, _none)
 
 
 def _histories(

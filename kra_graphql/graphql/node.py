@@ -57,6 +57,8 @@ async def _entry(info: Info, rest: str) -> Entry | None:
     race_part, _, gate = rest.rpartition("_")
     if not gate.isdigit():
         return None
-    entries = await info.context.loaders.entries_by_race.load(f"race_{race_part}")
-    found: EntryRow | None = next((e for e in entries if e.gate_number == int(gate)), None)
+    rows = await info.context.loaders.entries_by_race().load(f"race_{race_part}")
+    found: EntryRow | None = next(
+        (row.entry for row in rows if row.entry.gate_number == int(gate)), None
+    )
     return Entry.from_model(found) if found else None

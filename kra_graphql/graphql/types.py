@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import strawberry
 from strawberry.dataloader import DataLoader
@@ -229,55 +229,37 @@ async def _person(
     return convert(row) if row is not None else None
 
 
-async def _people(
-    info: Info,
-    loader: DataLoader[str, R | None],
-    keys: Iterable[str | None],
-    convert: Callable[[R], T],
-) -> dict[str, T]:
-    unique = list(dict.fromkeys(key for key in keys if key is not None))
-    rows = await loader.load_many(unique)
+async def race_entries(info: Info, race_id: str, *, placed: bool = False) -> list[Entry]:
+    """A race's entries by gate (or the placed ones in finishing order), each with the
+    people the query asks for: one query for all races resolved alongside."""
+    kinds = cast(frozenset[PersonKind], frozenset(subfield_names(info) & PEOPLE_FIELDS))
+    rows = await info.context.loaders.entries_by_race(kinds).load(race_id)
+    if placed:
+        rows = sorted(
+            (row for row in rows if row.entry.finish_position is not None),
+            key=lambda row: (row.entry.finish_position, row.entry.gate_number),
+        )
+    if not kinds:
+        return [Entry.from_model(row.entry) for row in rows]
     # Convert each person once per request: a jockey rides in most races of a day.
     memo = info.context.loaders.converted
-    found: dict[str, T] = {}
-    for key, row in zip(unique, rows, strict=True):
-        if row is not None:
-            converted: T | None = memo.get((convert, key))
-            if converted is None:
-                converted = memo[(convert, key)] = convert(row)
-            found[key] = converted
-    return found
 
+    def once(convert: Callable[[Any], T], row: Any, key: str | None) -> T | None:
+        if row is None or key is None:
+            return None
+        found: T | None = memo.get((convert, key))
+        if found is None:
+            found = memo[(convert, key)] = convert(row)
+        return found
 
-async def entries_of(info: Info, rows: Sequence[models.Entry]) -> list[Entry]:
-    """Entries as GraphQL objects, with the people the query asks for loaded at once: one
-    batch per kind for all entries of every race resolved alongside."""
-    wanted = subfield_names(info) & PEOPLE_FIELDS
-    if not wanted or not rows:
-        return [Entry.from_model(row) for row in rows]
-    loaders = info.context.loaders
-    horses: dict[str, Horse] = {}
-    jockeys: dict[str, Jockey] = {}
-    trainers: dict[str, Trainer] = {}
-    if "horse" in wanted:
-        horses = await _people(info, loaders.horse, (r.horse_no for r in rows), Horse.from_model)
-    if "jockey" in wanted:
-        jockeys = await _people(
-            info, loaders.jockey, (r.jockey_no for r in rows), Jockey.from_model
-        )
-    if "trainer" in wanted:
-        trainers = await _people(
-            info, loaders.trainer, (r.trainer_no for r in rows), Trainer.from_model
-        )
-    kinds = frozenset(wanted)
     return [
         Entry.from_model(
-            row,
+            row.entry,
             KnownPeople(
                 kinds,
-                horses.get(row.horse_no),
-                jockeys.get(row.jockey_no) if row.jockey_no else None,
-                trainers.get(row.trainer_no) if row.trainer_no else None,
+                once(Horse.from_model, row.horse, row.entry.horse_no),
+                once(Jockey.from_model, row.jockey, row.entry.jockey_no),
+                once(Trainer.from_model, row.trainer, row.entry.trainer_no),
             ),
         )
         for row in rows
@@ -395,20 +377,14 @@ class Race(Node):
 
     @strawberry.field(description="Runners ordered by gate number.")
     async def entries(self, info: Info) -> list[Entry]:
-        rows = await info.context.loaders.entries_by_race.load(str(self.id))
-        return await entries_of(info, rows)
+        return await race_entries(info, str(self.id))
 
     @strawberry.field(
         description="Placed runners in finishing order (dead heats share a position); "
         "empty until the result is known."
     )
     async def result(self, info: Info) -> list[Entry]:
-        rows = await info.context.loaders.entries_by_race.load(str(self.id))
-        placed = sorted(
-            (row for row in rows if row.finish_position is not None),
-            key=lambda row: (row.finish_position, row.gate_number),
-        )
-        return await entries_of(info, placed)
+        return await race_entries(info, str(self.id), placed=True)
 
     @strawberry.field(description="Stand-alone predictions of this race, oldest first.")
     async def predictions(self, info: Info) -> list[Prediction]:
