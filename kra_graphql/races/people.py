@@ -141,7 +141,7 @@ async def histories(
             .order_by(*order)
         )
         grouped: dict[str, list[tuple[Entry, date, int]]] = defaultdict(list)
-        for entry, race_date, race_number in rows.tuples():
+        for entry, race_date, race_number in rows:
             grouped[getattr(entry, entry_column.key)].append((entry, race_date, race_number))
         for number in numbers:
             found = grouped.get(number, [])
