@@ -18,8 +18,9 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    # Reads for API answers: no transaction to begin and roll back around each request.
-    reads: async_sessionmaker[AsyncSession]
+    # No transaction: each statement commits on its own. For API reads, and for writes
+    # that are one statement; it saves the round trips of BEGIN and COMMIT or ROLLBACK.
+    autocommit: async_sessionmaker[AsyncSession]
     redis: Redis
 
     @classmethod
@@ -29,7 +30,7 @@ class Runtime:
             settings=settings,
             engine=engine,
             sessions=create_sessionmaker(engine),
-            reads=create_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT")),
+            autocommit=create_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT")),
             redis=Redis.from_url(require_redis_url(settings), socket_timeout=5),
         )
 

@@ -97,7 +97,7 @@ async def test_an_unexpected_error_in_a_subscription_is_masked_in_production(
     production = dataclasses.replace(
         runtime,
         settings=runtime.settings.model_copy(update={"environment": Environment.PRODUCTION}),
-        reads=create_sessionmaker(unreachable),
+        autocommit=create_sessionmaker(unreachable),
     )
     stream = await _subscribe(
         production, hub, "subscription { jobEvents { job { logs { message } } } }"

@@ -55,7 +55,7 @@ class Context:
         a time, so their queries take turns on the one connection."""
         async with self._lock:
             if self._session is None:
-                self._session = self.runtime.reads()
+                self._session = self.runtime.autocommit()
             return await query(self._session)
 
     async def close(self) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import col
 
-from kra_graphql.db import unit_of_work, utcnow
+from kra_graphql.db import utcnow
 from kra_graphql.errors import BadUserInput, NotFound
 from kra_graphql.jobs.events import JobEventType
 from kra_graphql.jobs.models import TERMINAL_STATUSES, Job, JobKind, JobStatus
@@ -41,9 +41,11 @@ async def submit_job(
 
 
 async def _create(runtime: Runtime, queue: JobQueue, jobs: Sequence[Job]) -> None:
-    """Commit the rows, then enqueue them: a worker can never see a job that does not exist."""
-    async with unit_of_work(runtime.sessions) as session:
+    """Commit the rows, then enqueue them: a worker can never see a job that does not exist.
+    The rows go in as one multi-row INSERT, atomic on its own."""
+    async with runtime.autocommit() as session:
         session.add_all(jobs)
+        await session.commit()
     try:
         await queue.enqueue_new([job.id for job in jobs])
     except Exception as error:
