@@ -196,6 +196,12 @@ def worker_process(
         process.stop()
 
 
+@pytest.fixture(scope="session")
+def api_key() -> str:
+    """The key the client tests send (Bearer header, connection_init apiKey)."""
+    return "kra-test-client-key"
+
+
 @pytest.fixture
 def log_dir(tmp_path: Path) -> Path:
     return tmp_path
