@@ -131,7 +131,7 @@ async def test_ctrl_c_answered_no_detaches_and_watch_follows_the_job_to_its_end(
     api_url: str, api_key: str, cli_env: dict[str, str], terminal: list[Tmux],
     replay: httpx.AsyncClient,
 ) -> None:  # fmt: skip
-    await replay.post("/_admin/latency", json={"ms": 300})
+    await replay.post("/_admin/latency", json={"ms": 400})
     session = in_terminal(terminal, cli_env, "collect", "--date", "20250525", "--meet", "3",
                           "--no-enrich")  # fmt: skip
     job_id = job_of(session.wait_for(lambda text: "collecting race" in text))
