@@ -175,6 +175,7 @@ async def test_partial_and_failed_jobs_set_the_exit_code(
 async def test_evaluate_and_improve_follow_their_jobs(
     cli_env: dict[str, str], replay: httpx.AsyncClient
 ) -> None:
+    # No other test collects 2025-05-23, so the evaluation's race count is ours alone.
     for meet in ("2", "3"):
         collected = run_cli(cli_env, "collect", "--date", "20250523", "--meet", meet,
                             "--no-enrich", "--key", cli_env["KRA_GRAPHQL_KEY"])  # fmt: skip

@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskProgres
 from rich.text import Text
 
 from kra_graphql.client import operations
-from kra_graphql.client.graphql import ConnectionLost, GraphQLClient
+from kra_graphql.client.graphql import ClientError, ConnectionLost, GraphQLClient
 
 EXIT_CODES = {"COMPLETED": 0, "PARTIAL": 3, "FAILED": 1, "CANCELLED": 1}
 # What a shell reports for a process ended by SIGINT; here the job goes on without us.
@@ -136,11 +136,15 @@ class Follower:
                     )
                     return EXIT_DETACHED
                 cancel_requested = True
-                cancelled = (await self.client.execute(operations.CANCEL, {"id": job["id"]}))[
-                    "cancelJob"
-                ]
-                self._say(Text(f"cancel requested; job is {cancelled['status']}", style="yellow"))
-                self._show(cancelled)
+                try:
+                    answer = await self.client.execute(operations.CANCEL, {"id": job["id"]})
+                except ClientError as error:
+                    # Typically the job finished meanwhile: keep following to its end.
+                    self._say(Text(f"cancel failed: {error.line()}", style="red"))
+                    continue
+                self._say(Text(f"cancel requested; job is {answer['cancelJob']['status']}",
+                               style="yellow"))  # fmt: skip
+                self._show(answer["cancelJob"])
             consumer.result()
         finally:
             loop.remove_signal_handler(signal.SIGINT)

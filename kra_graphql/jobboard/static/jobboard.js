@@ -44,7 +44,9 @@
   }
 
   function showError(error) {
-    errorBox.textContent = error instanceof Error ? error.message : describe(error);
+    if (error instanceof Error) errorBox.textContent = error.message;
+    else if (error && typeof error.code === "number") errorBox.textContent = `socket closed ${error.code}: ${error.reason || "no reason given"}`;
+    else errorBox.textContent = describe(error);
     errorBox.hidden = false;
   }
 
@@ -214,13 +216,15 @@
       url: wsUrl,
       connectionParams: () => (key ? { apiKey: key } : {}),
       retryAttempts: Infinity,
-      shouldRetry: () => true,
+      // Reconnect through restarts and network blips, but not past a rejected key.
+      shouldRetry: (event) => !(event && (event.code === 4401 || event.code === 4403)),
       on: {
         connected: () => setState("live", "live"),
         closed: (closeEvent) => {
           if (!socket) return;
-          setState("connecting", "reconnecting…");
-          if (closeEvent && closeEvent.code >= 4400) showError(new Error(`${closeEvent.code}: ${closeEvent.reason}`));
+          const rejected = closeEvent && (closeEvent.code === 4401 || closeEvent.code === 4403);
+          setState(rejected ? "error" : "connecting", rejected ? "key rejected" : "reconnecting…");
+          if (rejected) showError(closeEvent);
         },
       },
     });
