@@ -128,8 +128,9 @@ class Follower:
                 if cancel_requested or not await self._ask(f"Cancel job {job['id']}?"):
                     consumer.cancel()
                     self.progress.stop()
+                    state = "stopping" if cancel_requested else "running"
                     self.console.print(
-                        f"left job {job['id']} running; follow it again with "
+                        f"left job {job['id']} {state}; follow it again with "
                         f"`kra-graphql watch {job['id']}`",
                         highlight=False,
                         soft_wrap=True,
@@ -170,6 +171,8 @@ class Follower:
                     job = (await self.client.execute(operations.JOB, {"id": job_id}))["job"]
                     if job["status"] in EXIT_CODES:
                         self.final = job
+                    else:
+                        await asyncio.sleep(RECONNECT_DELAY_S)
             except ConnectionLost as lost:
                 attempts += 1
                 if attempts > RECONNECT_ATTEMPTS:
