@@ -39,6 +39,7 @@ class Tmux:
             "-f", "/dev/null", "new-session", "-d", "-s", "main", "-x", str(width), "-y", "50",
             shell, env=env,
         )  # fmt: skip
+        self._socket_path = Path(self._tmux("display-message", "-p", "#{socket_path}").strip())
 
     def _tmux(self, *args: str, env: Mapping[str, str] | None = None) -> str:
         result = subprocess.run(
@@ -75,3 +76,5 @@ class Tmux:
 
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=10)
+        # tmux leaves its socket file behind; each test run would add one more.
+        self._socket_path.unlink(missing_ok=True)
