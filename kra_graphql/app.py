@@ -18,6 +18,7 @@ from kra_graphql.graphql.cache import CachedView, ResponseCache
 from kra_graphql.graphql.context import ApiServices
 from kra_graphql.graphql.view import create_view
 from kra_graphql.health import check_health
+from kra_graphql.jobboard import routes as jobboard_routes
 from kra_graphql.jobs.hub import JobEventHub
 from kra_graphql.jobs.queue import JobQueue
 from kra_graphql.jobs.service import JobSubmitter
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             WebSocketRoute("/graphql", view),
             Route("/health", liveness),
             Route("/health/ready", readiness),
+            *jobboard_routes(),
         ],
         lifespan=lifespan,
     )

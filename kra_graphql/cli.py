@@ -11,6 +11,7 @@ from typing import Annotated, NoReturn, TypeVar
 import typer
 from rich.console import Console
 
+from kra_graphql.client.commands import register as register_client_commands
 from kra_graphql.config import Settings, SettingsError, load_settings
 from kra_graphql.preflight import PreflightError, check_all
 
@@ -178,6 +179,9 @@ def import_json(
     checked(lambda: asyncio.run(check_all(settings)))
     status = asyncio.run(run_import(settings, [str(path.resolve()) for path in paths], err))
     raise typer.Exit(0 if status == "COMPLETED" else 3 if status == "PARTIAL" else 1)
+
+
+register_client_commands(app)
 
 
 def main() -> None:

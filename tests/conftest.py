@@ -253,6 +253,12 @@ async def january(
         assert job.status == JobStatus.COMPLETED, job.error
 
 
+@pytest.fixture(scope="session")
+def api_key() -> str:
+    """The key the client tests send (Bearer header, connection_init apiKey)."""
+    return "kra-test-client-key"
+
+
 @pytest.fixture
 def log_dir(tmp_path: Path) -> Path:
     return tmp_path

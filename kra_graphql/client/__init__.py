@@ -1,0 +1,1 @@
+"""Clients of the API: the command-line client."""
