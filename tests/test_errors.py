@@ -47,3 +47,22 @@ async def test_production_masks_unexpected_errors_and_logs_their_id(
     assert "Traceback" not in response.text
     assert error_id in server.output()
     assert ide.status_code != 200 or "graphiql" not in ide.text.lower()
+
+
+async def test_a_value_that_does_not_coerce_in_the_variables_is_bad_user_input(
+    api_url: str, api_key: str
+) -> None:
+    """Not an internal error: the caller sent an enum value that does not exist."""
+    async with httpx.AsyncClient(base_url=api_url) as client:
+        response = await client.post(
+            "/graphql",
+            json={
+                "query": "query($s: [JobStatus!]) { jobs(filter: {status: $s}) { totalCount } }",
+                "variables": {"s": ["BOGUS"]},
+            },
+            headers={"Authorization": f"Bearer {api_key}"},
+        )
+    errors = response.json()["errors"]
+    assert len(errors) == 1
+    assert errors[0]["extensions"] == {"code": "BAD_USER_INPUT"}
+    assert "'BOGUS' does not exist in 'JobStatus'" in errors[0]["message"]

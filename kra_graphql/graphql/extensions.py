@@ -20,10 +20,12 @@ def format_error(error: GraphQLError, *, mask: bool) -> GraphQLError:
     original = error.original_error
     if isinstance(original, AppError):
         return _rebuild(error, original.message, original.extensions)
-    if original is None:
-        # Parse and validation errors: the query itself is what the caller got wrong.
-        code = (error.extensions or {}).get("code", ErrorCode.BAD_USER_INPUT.value)
-        return _rebuild(error, error.message, {**(error.extensions or {}), "code": code})
+    if original is None or isinstance(original, GraphQLError):
+        # Parse and validation errors, and values that do not coerce to their type (an
+        # unknown enum value in the variables): what the caller sent is what is wrong.
+        extensions = dict(error.extensions or {})
+        extensions.setdefault("code", ErrorCode.BAD_USER_INPUT.value)
+        return _rebuild(error, error.message, extensions)
     error_id = uuid4().hex[:16]
     log.error(
         "graphql.unexpected_error",
