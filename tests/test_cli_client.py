@@ -224,7 +224,7 @@ async def test_jobs_lists_recent_jobs_in_a_table(
          "error: BAD_USER_INPUT: '20250230' is not a real calendar date (field input.date)"),
         (["watch", "job_nope"], "error: NOT_FOUND: no job with id job_nope"),
         (["improve", "--prompt", "market-v1.0"],
-         "error: BAD_USER_INPUT: only FORM prompts can be improved (field input.promptId)"),
+         "error: BAD_USER_INPUT: only FORM and LLM prompts can be improved (field input.promptId)"),
         (["jobs", "--url", "http://127.0.0.1:9/graphql"],
          "error: cannot reach http://127.0.0.1:9/graphql"),
     ],
