@@ -8,11 +8,15 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 
+from kra_graphql.graphql import access_types
+from kra_graphql.graphql.auth import Authorize
 from kra_graphql.graphql.extensions import OperationLifecycle
 from kra_graphql.graphql.inputs import JobFilter, PeopleFilter, PredictionFilter, RaceFilter
 from kra_graphql.graphql.job_types import Job
+from kra_graphql.graphql.limits import OperationLimits
 from kra_graphql.graphql.mutations import Mutation
 from kra_graphql.graphql.node import resolve_node
+from kra_graphql.graphql.observe import ObserveOperation
 from kra_graphql.graphql.pagination import Connection, to_connection
 from kra_graphql.graphql.subscriptions import Subscription
 from kra_graphql.graphql.types import (
@@ -205,6 +209,10 @@ class Query:
             status=status.status,
         )
 
+    api_keys: list[access_types.ApiKey] = strawberry.field(
+        resolver=access_types.api_keys, description="Every API key, revoked ones too (admin)."
+    )
+
 
 async def _people(
     info: Info, kind: PersonKind, filter: PeopleFilter | None, first: int, after: str | None
@@ -226,8 +234,13 @@ schema = Schema(
     mutation=Mutation,
     subscription=Subscription,
     types=[Node, Entry, Horse, Jockey, Trainer],
+    # Order matters: ObserveOperation sees errors after OperationLifecycle has given them
+    # their codes; OperationLimits sets the token limit the parser cache parses with.
     extensions=[
+        ObserveOperation,
         OperationLifecycle,
+        Authorize,
+        OperationLimits,
         lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
         lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
     ],
