@@ -12,6 +12,7 @@ keyed by the rules, keeps hitting.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -32,7 +33,7 @@ from graphql import (
     is_introspection_type,
 )
 from graphql.language import SKIP, VisitorAction
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import ParserCache, SchemaExtension
 
 from kra_graphql.config import Settings
 from kra_graphql.errors import ErrorCode
@@ -89,11 +90,12 @@ class _Measure:
         depth = aliases = 0
         for selection in selection_set.selections if selection_set else ():
             if isinstance(selection, FieldNode):
-                if selection.name.value.startswith("__"):
-                    continue  # introspection: bounded by the schema, allowed or refused whole
                 inner_depth, inner_aliases = self.selections(selection.selection_set)
-                depth = max(depth, 1 + inner_depth)
                 aliases += inner_aliases + (1 if selection.alias else 0)
+                # Introspection nests as deep as type wrappers go, bounded by the schema:
+                # it is allowed or refused whole, not measured.
+                if not selection.name.value.startswith("__"):
+                    depth = max(depth, 1 + inner_depth)
             elif isinstance(selection, InlineFragmentNode):
                 inner_depth, inner_aliases = self.selections(selection.selection_set)
                 depth, aliases = max(depth, inner_depth), aliases + inner_aliases
@@ -175,7 +177,8 @@ def validation_rules(limits: Limits) -> tuple[type[ASTValidationRule], ...]:
 class OperationLimits(SchemaExtension):
     """Sets the token limit for parsing and adds the shape rules to validation.
 
-    Listed before the parser cache: its parse uses the token limit set here.
+    Listed after the extension that formats errors: this one's exit runs first and
+    marks a document over the token limit as such.
     """
 
     def on_operation(self) -> Iterator[None]:
@@ -188,11 +191,29 @@ class OperationLimits(SchemaExtension):
         cast(dict[str, Any], execution.parse_options).update(parse_limits(limits.max_tokens))
         execution.validation_rules = execution.validation_rules + validation_rules(limits)
         yield
+        result = execution.result
+        if result is not None and result.errors:
+            result.errors = [_tag_token_limit(error) for error in result.errors]
+
+
+def _tag_token_limit(error: GraphQLError) -> GraphQLError:
+    if error.original_error is None and TOKEN_LIMIT_MESSAGE in error.message:
+        return _limit_error(error.message, "tokens")
+    return error
+
+
+class CachedParser(ParserCache):
+    """Strawberry's parser cache, leaving documents that do not parse to Strawberry itself.
+
+    A parse error raised inside an extension's parse hook escapes Strawberry's error
+    handling (the client would get an error without a code); parsed again by Strawberry,
+    the same error is reported like any other.
+    """
 
     def on_parse(self) -> Iterator[None]:
-        try:
-            yield
-        except GraphQLError as error:
-            if TOKEN_LIMIT_MESSAGE in error.message and not error.extensions:
-                raise _limit_error(error.message, "tokens") from None
-            raise
+        execution = self.execution_context
+        with contextlib.suppress(GraphQLError, TypeError):
+            execution.graphql_document = self.cached_parse_document(
+                execution.query, **execution.parse_options
+            )
+        yield

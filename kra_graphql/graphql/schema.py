@@ -6,14 +6,14 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import ValidationCache
 
 from kra_graphql.graphql import access_types
 from kra_graphql.graphql.auth import Authorize
 from kra_graphql.graphql.extensions import OperationLifecycle
 from kra_graphql.graphql.inputs import JobFilter, PeopleFilter, PredictionFilter, RaceFilter
 from kra_graphql.graphql.job_types import Job
-from kra_graphql.graphql.limits import OperationLimits
+from kra_graphql.graphql.limits import CachedParser, OperationLimits
 from kra_graphql.graphql.mutations import Mutation
 from kra_graphql.graphql.node import resolve_node
 from kra_graphql.graphql.observe import ObserveOperation
@@ -235,13 +235,13 @@ schema = Schema(
     subscription=Subscription,
     types=[Node, Entry, Horse, Jockey, Trainer],
     # Order matters: ObserveOperation sees errors after OperationLifecycle has given them
-    # their codes; OperationLimits sets the token limit the parser cache parses with.
+    # their codes, which comes after OperationLimits has marked token-limit errors.
     extensions=[
         ObserveOperation,
         OperationLifecycle,
         Authorize,
         OperationLimits,
-        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: CachedParser(maxsize=DOCUMENT_CACHE_SIZE),
         lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
     ],
 )
