@@ -40,11 +40,15 @@ async def liveness(_request: Request) -> JSONResponse:
 async def readiness(request: Request) -> JSONResponse:
     runtime: Runtime = request.app.state.runtime
     report = await check_health(runtime, with_counts=False)
+    # Degraded still answers 200: the API serves reads, and jobs wait for a worker.
+    status = "unavailable" if not report.ready else "degraded" if report.degraded else "ready"
     body = {
-        "status": "ready" if report.ready else "unavailable",
+        "status": status,
         "database": "UP" if report.database else "DOWN",
         "redis": "UP" if report.redis else "DOWN",
         "worker": "UP" if report.worker else "DOWN",
+        "workerHeartbeat": report.worker_heartbeat,
+        "degraded": report.degraded if report.ready else [],
     }
     return JSONResponse(body, status_code=200 if report.ready else 503)
 

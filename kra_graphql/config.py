@@ -22,7 +22,10 @@ class Environment(StrEnum):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # An empty variable means unset, as docker compose passes `${NAME:-}` when NAME is unset.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     database_url: str = DEFAULT_SQLITE_URL
     redis_url: str | None = None

@@ -230,9 +230,11 @@ def api_server(settings: Settings, log: Path, **overrides: str) -> Iterator[tupl
 def worker_process(
     engine: AsyncEngine, settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Process]:
-    """A real `kra-graphql worker` consuming this run's queue."""
+    """A real `kra-graphql worker` consuming this run's queue, with its metrics endpoint."""
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    process = Process(["worker"], settings_env(settings), log)
+    port = free_port()
+    process = Process(["worker"], {**settings_env(settings), "WORKER_METRICS_PORT": str(port)}, log)
+    process.metrics_url = f"http://127.0.0.1:{port}/metrics"
     try:
         process.wait_for_output("worker.started")
         yield process

@@ -19,7 +19,7 @@ from kra_graphql.config import Settings
 from kra_graphql.embedded_redis import embedded_redis_server
 from tests.access_support import TRANSPORT_WS, codes, new_key, post, ws_url
 from tests.conftest import API_KEY, api_server, settings_env
-from tests.support import Process, free_port, wait_http_ok
+from tests.support import Process, free_port, samples, wait_http_ok
 
 BURST = 6
 PROMPTS = "{ prompts { id } }"
@@ -82,6 +82,12 @@ async def test_one_request_over_the_budget_is_refused_across_two_processes(
     fresh = await post(limited_apis[1], PROMPTS, key=other)
     assert again.status_code == 429
     assert fresh.status_code == 200
+    rejections = 0.0
+    async with httpx.AsyncClient() as client:
+        for url in limited_apis:
+            text = (await client.get(f"{url}/metrics")).text
+            rejections += samples(text, "kra_ratelimit_rejections_total", caller="key")
+    assert rejections == 2
 
 
 async def test_callers_without_a_key_share_one_budget_per_address(
