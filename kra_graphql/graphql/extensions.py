@@ -20,8 +20,9 @@ def format_error(error: GraphQLError, *, mask: bool) -> GraphQLError:
     original = error.original_error
     if isinstance(original, AppError):
         return _rebuild(error, original.message, original.extensions)
-    if original is None:
-        # Parse and validation errors: the query itself is what the caller got wrong.
+    if original is None or isinstance(original, GraphQLError):
+        # Parse, validation and variable coercion errors (the latter wrap graphql-core's
+        # own error): the request itself is what the caller got wrong.
         code = (error.extensions or {}).get("code", ErrorCode.BAD_USER_INPUT.value)
         return _rebuild(error, error.message, {**(error.extensions or {}), "code": code})
     error_id = uuid4().hex[:16]

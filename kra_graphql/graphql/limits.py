@@ -13,6 +13,7 @@ keyed by the rules, keeps hitting.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -26,9 +27,13 @@ from graphql import (
     FragmentSpreadNode,
     GraphQLError,
     InlineFragmentNode,
+    ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    StringValueNode,
     ValidationRule,
+    ValueNode,
     get_named_type,
     is_introspection_type,
 )
@@ -36,7 +41,7 @@ from graphql.language import SKIP, VisitorAction
 from strawberry.extensions import ParserCache, SchemaExtension
 
 from kra_graphql.config import Settings
-from kra_graphql.errors import ErrorCode
+from kra_graphql.errors import BadUserInput, ErrorCode
 from kra_graphql.graphql.context import Context
 
 _DEFAULTS = Settings.model_fields
@@ -195,6 +200,16 @@ class OperationLimits(SchemaExtension):
         if result is not None and result.errors:
             result.errors = [_tag_token_limit(error) for error in result.errors]
 
+    def on_execute(self) -> Iterator[None]:
+        execution = self.execution_context
+        if execution.graphql_document is not None and execution.query is not None:
+            literals = _literal_problem(execution.query, execution.graphql_document)
+            problem = literals or _value_problem(execution.variables or {}, "")
+            if problem is not None:
+                field, message = problem
+                raise BadUserInput(message, field=field)
+        yield
+
 
 def _tag_token_limit(error: GraphQLError) -> GraphQLError:
     if error.original_error is None and TOKEN_LIMIT_MESSAGE in error.message:
@@ -217,3 +232,87 @@ class CachedParser(ParserCache):
                 execution.query, **execution.parse_options
             )
         yield
+
+
+# Text no input needs: C0 controls other than tab and line breaks, DEL, and lone
+# surrogates (PostgreSQL cannot store NUL, nor encode a surrogate).
+_FORBIDDEN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# Longer than any input needs (a prompt's text included); the body limit still applies.
+MAX_INPUT_CHARS = 20_000
+_CONTROL = "must not contain control characters"
+_TOO_LONG = f"at most {MAX_INPUT_CHARS} characters"
+Problem = tuple[str, str]
+_literal_problems: dict[str, Problem | None] = {}
+
+
+def _text_problem(text: str, field: str) -> Problem | None:
+    if len(text) > MAX_INPUT_CHARS:
+        return field, _TOO_LONG
+    if _FORBIDDEN_TEXT.search(text):
+        return field, _CONTROL
+    return None
+
+
+def _value_problem(value: object, field: str) -> Problem | None:
+    """The first unacceptable string in variables (JSON values), named by its path."""
+    if isinstance(value, str):
+        return _text_problem(value, field)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = f"{field}.{key}" if field else str(key)
+            problem = _text_problem(str(key), name) or _value_problem(item, name)
+            if problem is not None:
+                return problem
+    elif isinstance(value, list):
+        for item in value:
+            problem = _value_problem(item, field)
+            if problem is not None:
+                return problem
+    return None
+
+
+def _literal_problem(query: str, document: DocumentNode) -> Problem | None:
+    """The first unacceptable string literal in the document; remembered per document."""
+    if query in _literal_problems:
+        return _literal_problems[query]
+    found = next(
+        (p for field, text in _literals(document) if (p := _text_problem(text, field))), None
+    )
+    if len(_literal_problems) >= MAX_REMEMBERED:
+        _literal_problems.clear()
+    _literal_problems[query] = found
+    return found
+
+
+MAX_REMEMBERED = 1024
+
+
+def _literals(document: DocumentNode) -> Iterator[tuple[str, str]]:
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            for variable in definition.variable_definitions or ():
+                if variable.default_value is not None:
+                    yield from _strings(variable.default_value, variable.variable.name.value)
+        if isinstance(definition, OperationDefinitionNode | FragmentDefinitionNode):
+            yield from _selection_literals(definition.selection_set)
+
+
+def _selection_literals(selection_set: SelectionSetNode | None) -> Iterator[tuple[str, str]]:
+    for selection in selection_set.selections if selection_set else ():
+        if isinstance(selection, FieldNode):
+            for argument in selection.arguments or ():
+                yield from _strings(argument.value, argument.name.value)
+            yield from _selection_literals(selection.selection_set)
+        elif isinstance(selection, InlineFragmentNode):
+            yield from _selection_literals(selection.selection_set)
+
+
+def _strings(value: ValueNode, field: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, StringValueNode):
+        yield field, value.value
+    elif isinstance(value, ObjectValueNode):
+        for item in value.fields:
+            yield from _strings(item.value, f"{field}.{item.name.value}")
+    elif isinstance(value, ListValueNode):
+        for element in value.values:
+            yield from _strings(element, field)

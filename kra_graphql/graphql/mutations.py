@@ -45,9 +45,7 @@ class Mutation:
     async def enrich_races(self, info: Info, input: EnrichRacesInput) -> Job:
         params = input.to_params()
         ctx = info.context
-        known = set(await ctx.read(lambda session: existing_race_ids(session, params.race_ids)))
-        if missing := [race_id for race_id in params.race_ids if race_id not in known]:
-            raise NotFound(f"unknown race ids: {', '.join(missing[:10])}", field="input.raceIds")
+        await _require_races(info, params.race_ids)
         row = await service.submit_job(
             ctx.runtime, ctx.queue, JobKind.ENRICHMENT, params.to_json(), requested_by=ctx.submitter
         )
@@ -96,6 +94,8 @@ class Mutation:
         ctx = info.context
         with input_fields():
             await prediction_service.get_prompt(ctx.runtime, params.prompt_id)
+        if params.race_ids:
+            await _require_races(info, params.race_ids)
         row = await service.submit_job(
             ctx.runtime, ctx.queue, JobKind.EVALUATION, params.to_json(), requested_by=ctx.submitter
         )
@@ -131,6 +131,13 @@ class Mutation:
         resolver=access_types.revoke_api_key,
         description="Revoke an API key (admin); it stops working within seconds.",
     )
+
+
+async def _require_races(info: Info, race_ids: list[str]) -> None:
+    """A job over races nobody collected would only fail later: refuse it now."""
+    known = set(await info.context.read(lambda session: existing_race_ids(session, race_ids)))
+    if missing := [race_id for race_id in race_ids if race_id not in known]:
+        raise NotFound(f"unknown race ids: {', '.join(missing[:10])}", field="input.raceIds")
 
 
 @contextmanager
