@@ -79,6 +79,9 @@ class Context:
             return await query(self._session)
 
     async def close(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
+        # A root field that fails non-null ends the operation while sibling resolvers may
+        # still be reading: wait for the statement in flight rather than close under it.
+        async with self._lock:
+            if self._session is not None:
+                session, self._session = self._session, None
+                await session.close()
