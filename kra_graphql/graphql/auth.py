@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from graphql import (
     DocumentNode,
@@ -119,6 +120,7 @@ def _root_fields(
                 yield from _root_fields(fragments[name].selection_set, fragments, visited)
 
 
+@lru_cache(maxsize=1024)
 def required_scopes(operation: Operation) -> frozenset[Scope]:
     table, base = (
         (MUTATION_SCOPES, frozenset[Scope]()) if operation.is_mutation else (QUERY_SCOPES, READ)
