@@ -12,6 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 import websockets
+from gql import Client, GraphQLRequest
+from gql.transport.exceptions import TransportQueryError
+from gql.transport.websockets import WebsocketsTransport
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kra_graphql.access.keys import Scope
@@ -285,3 +288,27 @@ async def test_cors_allows_only_listed_origins(locked_down_api: str) -> None:
             origin="https://elsewhere.example",  # type: ignore[arg-type]
         ):
             pass
+
+
+async def test_operations_over_a_websocket_spend_the_same_budget(
+    limited_apis: tuple[str, str], sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    _, key = await new_key(sessions, Scope.READ)
+    transport = WebsocketsTransport(
+        url=ws_url(limited_apis[0]),
+        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+        init_payload={"apiKey": key},
+    )
+    answered = 0
+    async with Client(transport=transport) as session:
+        for _ in range(BURST):
+            await session.execute(GraphQLRequest(PROMPTS))
+            answered += 1
+        with pytest.raises(TransportQueryError) as raised:
+            await session.execute(GraphQLRequest(PROMPTS))
+    assert answered == BURST
+    error = (raised.value.errors or [{}])[0]
+    assert error["extensions"]["code"] == "RATE_LIMITED"
+    assert error["extensions"]["retryAfter"] >= 1
+    # The same key over HTTP, on the other process, finds its budget spent too.
+    assert (await post(limited_apis[1], PROMPTS, key=key)).status_code == 429
