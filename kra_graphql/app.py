@@ -1,4 +1,4 @@
-"""The Starlette application: /graphql (HTTP and WebSocket), /health, /health/ready."""
+"""The Starlette application: /graphql (HTTP and WebSocket), /health, /health/ready, /metrics."""
 
 from __future__ import annotations
 
@@ -9,13 +9,17 @@ from contextlib import asynccontextmanager
 import httpx
 from redis.asyncio import Redis
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from kra_graphql.access.control import AccessControl
 from kra_graphql.config import Settings, get_settings
 from kra_graphql.graphql.cache import CachedView, ResponseCache
 from kra_graphql.graphql.context import ApiServices
+from kra_graphql.graphql.guard import Guard, GuardedGraphQL, GuardSettings
 from kra_graphql.graphql.view import create_view
 from kra_graphql.health import check_health
 from kra_graphql.jobboard import routes as jobboard_routes
@@ -23,7 +27,9 @@ from kra_graphql.jobs.hub import JobEventHub
 from kra_graphql.jobs.queue import JobQueue
 from kra_graphql.jobs.service import JobSubmitter
 from kra_graphql.logging import configure_logging, get_logger
+from kra_graphql.metrics import metrics_endpoint
 from kra_graphql.prediction.service import Predictors
+from kra_graphql.requestid import RequestIdMiddleware
 from kra_graphql.runtime import Runtime, require_redis_url
 
 log = get_logger(__name__)
@@ -36,11 +42,15 @@ async def liveness(_request: Request) -> JSONResponse:
 async def readiness(request: Request) -> JSONResponse:
     runtime: Runtime = request.app.state.runtime
     report = await check_health(runtime, with_counts=False)
+    # Degraded still answers 200: the API serves reads, and jobs wait for a worker.
+    status = "unavailable" if not report.ready else "degraded" if report.degraded else "ready"
     body = {
-        "status": "ready" if report.ready else "unavailable",
+        "status": status,
         "database": "UP" if report.database else "DOWN",
         "redis": "UP" if report.redis else "DOWN",
         "worker": "UP" if report.worker else "DOWN",
+        "workerHeartbeat": report.worker_heartbeat,
+        "degraded": report.degraded if report.ready else [],
     }
     return JSONResponse(body, status_code=200 if report.ready else 503)
 
@@ -58,12 +68,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.runtime = runtime
         http = httpx.AsyncClient()
         predictors = Predictors(settings, http)
+        access = AccessControl(settings, runtime.sessions, runtime.redis)
         app.state.services = ApiServices(
             runtime=runtime,
             queue=queue,
             jobs=JobSubmitter(runtime, queue),
             hub=hub,
             predictors=predictors,
+            access=access,
+        )
+        app.state.guard = Guard(
+            access,
+            GuardSettings(
+                max_request_bytes=settings.max_request_bytes,
+                max_query_tokens=settings.max_query_tokens,
+            ),
         )
         app.state.cache = ResponseCache(runtime) if settings.response_cache_enabled else None
         # Start-up objects live as long as the process: keep the collector off them,
@@ -79,14 +98,27 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await queue.close()
             await runtime.close()
 
-    view = create_view(graphiql=not settings.is_production)
-    return Starlette(
-        routes=[
-            Route("/graphql", CachedView(view), methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", view),
-            Route("/health", liveness),
-            Route("/health/ready", readiness),
-            *jobboard_routes(),
-        ],
-        lifespan=lifespan,
-    )
+    view = create_view(graphiql=not settings.is_production, allowed_origins=settings.cors_origins)
+    routes: list[BaseRoute] = [
+        Route("/graphql", GuardedGraphQL(CachedView(view)), methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", view),
+        Route("/health", liveness),
+        Route("/health/ready", readiness),
+        *jobboard_routes(),
+    ]
+    if settings.metrics_enabled:
+        routes.append(Route("/metrics", metrics_endpoint))
+    middleware = [Middleware(RequestIdMiddleware)]
+    if settings.cors_origins:
+        middleware.insert(
+            0,
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["authorization", "x-api-key", "content-type", "x-request-id"],
+                expose_headers=["x-request-id", "retry-after"],
+                max_age=600,
+            ),
+        )
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

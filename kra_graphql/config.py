@@ -22,7 +22,10 @@ class Environment(StrEnum):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # An empty variable means unset, as docker compose passes `${NAME:-}` when NAME is unset.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     database_url: str = DEFAULT_SQLITE_URL
     redis_url: str | None = None
@@ -68,6 +71,33 @@ class Settings(BaseSettings):
     db_pool_size: Annotated[int, Field(ge=1, le=200)] = 20
     # Keep answers to read-only race queries until race data changes.
     response_cache_enabled: bool = True
+
+    # Access: keys from the environment, `name:scope+scope:key` separated by commas.
+    api_keys: SecretStr | None = None
+    # Queries without a key; unset means allowed in development, refused in production.
+    anonymous_read: bool | None = None
+    # How long a looked-up key is trusted before the database is asked again (revocation lag).
+    api_key_cache_s: Annotated[float, Field(ge=0, le=60)] = 5.0
+
+    # Requests per minute and burst, per key and (without a key) per client address; 0: no limit.
+    rate_limit_per_min: Annotated[int, Field(ge=0)] = 600
+    rate_limit_burst: Annotated[int, Field(ge=1, le=100_000)] = 60
+    anonymous_rate_limit_per_min: Annotated[int, Field(ge=0)] = 120
+    anonymous_rate_limit_burst: Annotated[int, Field(ge=1, le=100_000)] = 20
+    max_query_depth: Annotated[int, Field(ge=2, le=100)] = 12
+    max_query_aliases: Annotated[int, Field(ge=0, le=1000)] = 20
+    max_query_tokens: Annotated[int, Field(ge=100, le=100_000)] = 2000
+    max_request_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 256 * 1024
+    # Schema introspection; unset means on in development, off in production.
+    introspection: bool | None = None
+    # Browser origins allowed to call the API (comma-separated); none by default.
+    cors_allow_origins: str = ""
+
+    # Prometheus metrics: /metrics on the API; a worker serves its own on this port.
+    metrics_enabled: bool = True
+    # Set by `serve --workers N` (or by hand): server processes share their samples here.
+    prometheus_multiproc_dir: str | None = None
+    worker_metrics_port: Annotated[int | None, Field(ge=1, le=65535)] = None
 
     @field_validator("job_recovery_interval_s")
     @classmethod
@@ -118,6 +148,37 @@ class Settings(BaseSettings):
             raise ValueError("expected an http(s) URL")
         return value.rstrip("/")
 
+    @field_validator("api_keys")
+    @classmethod
+    def _api_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            # Imported here: access needs nothing from settings, settings only its parser.
+            from kra_graphql.access.keys import parse_env_keys
+
+            parse_env_keys(value.get_secret_value())
+        return value
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        for origin in _split(value):
+            parsed = urlparse(origin)
+            if origin != "*" and (parsed.scheme not in {"http", "https"} or not parsed.netloc):
+                raise ValueError(f"{origin!r} is not an origin like https://example.org")
+        return value
+
+    @property
+    def allows_anonymous_read(self) -> bool:
+        return not self.is_production if self.anonymous_read is None else self.anonymous_read
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return not self.is_production if self.introspection is None else self.introspection
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return _split(self.cors_allow_origins)
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -131,6 +192,10 @@ class Settings(BaseSettings):
             return None
         path = self.database_url.partition(":///")[2]
         return Path(path) if path and path != ":memory:" else None
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
 
 
 class SettingsError(Exception):

@@ -14,9 +14,11 @@ from collections.abc import Callable, Iterator
 import uvicorn
 from sqlalchemy import func, select
 
+from kra_graphql.access.keys import ALL_SCOPES, rotate_key
 from kra_graphql.app import create_app
 from kra_graphql.collection.params import CollectParams
 from kra_graphql.config import Settings
+from kra_graphql.db import create_engine, create_sessionmaker
 from kra_graphql.embedded_redis import embedded_redis_server, free_port
 from kra_graphql.jobs.models import JobKind
 from kra_graphql.jobs.queue import JobQueue
@@ -51,10 +53,28 @@ def embedded_redis(settings: Settings, announce: Announce) -> Iterator[Settings]
         yield settings.model_copy(update={"redis_url": url})
 
 
+DEV_KEY_NAME = "dev"
+
+
+async def _dev_key(settings: Settings) -> str:
+    """A fresh key with every scope on each start; the previous one stops working."""
+    engine = create_engine(settings)
+    try:
+        created = await rotate_key(create_sessionmaker(engine), DEV_KEY_NAME, ALL_SCOPES)
+    finally:
+        await engine.dispose()
+    return created.key
+
+
 def run_dev(settings: Settings, *, host: str, port: int, announce: Announce) -> None:
     configure_logging(settings)
     asyncio.run(check_database(settings))
     upgrade(settings)
+    key = asyncio.run(_dev_key(settings))
+    announce(
+        "development API key (every scope; a new one on each start), sent as "
+        f"`Authorization: Bearer <key>` (in GraphiQL: Headers):\n  {key}"
+    )
     with embedded_redis(settings, announce) as settings:
         asyncio.run(check_redis(settings))
         asyncio.run(_serve(settings, host=host, port=port, announce=announce))

@@ -44,3 +44,25 @@ class NotFound(AppError):
 
 class UpstreamError(AppError):
     code = ErrorCode.UPSTREAM_ERROR
+
+
+class Unauthenticated(AppError):
+    code = ErrorCode.UNAUTHENTICATED
+
+
+class Forbidden(AppError):
+    code = ErrorCode.FORBIDDEN
+
+
+class RateLimited(AppError):
+    code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, message: str, *, retry_after_s: int, http_status: int = 429) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+        # 503 when the limiter itself is unreachable: the caller did nothing wrong.
+        self.http_status = http_status
+
+    @property
+    def extensions(self) -> dict[str, object]:
+        return {**super().extensions, "retryAfter": self.retry_after_s}

@@ -21,10 +21,17 @@ class HealthReport:
     worker: bool
     queued_jobs: int | None
     running_jobs: int | None
+    # ARQ's own heartbeat line: time, jobs complete, failed, retried, ongoing, queued.
+    worker_heartbeat: str | None = None
 
     @property
     def ready(self) -> bool:
         return self.database and self.redis
+
+    @property
+    def degraded(self) -> list[str]:
+        """What is down while the API can still answer: no worker means no job progresses."""
+        return [] if self.worker else ["worker"]
 
 
 def worker_heartbeat_key(queue_name: str) -> str:
@@ -34,11 +41,12 @@ def worker_heartbeat_key(queue_name: str) -> str:
 
 async def check_health(runtime: Runtime, *, with_counts: bool = True) -> HealthReport:
     database, counts = await _database(runtime, with_counts=with_counts)
-    redis_up, worker_up = await _redis_and_worker(runtime)
+    redis_up, heartbeat = await _redis_and_worker(runtime)
     return HealthReport(
         database=database,
         redis=redis_up,
-        worker=worker_up,
+        worker=heartbeat is not None,
+        worker_heartbeat=heartbeat,
         queued_jobs=counts.get(JobStatus.QUEUED) if database and with_counts else None,
         running_jobs=counts.get(JobStatus.PROCESSING) if database and with_counts else None,
     )
@@ -65,15 +73,17 @@ async def _database(runtime: Runtime, *, with_counts: bool) -> tuple[bool, dict[
         return False, {}
 
 
-async def _redis_and_worker(runtime: Runtime) -> tuple[bool, bool]:
-    async def probe() -> tuple[bool, bool]:
+async def _redis_and_worker(runtime: Runtime) -> tuple[bool, str | None]:
+    async def probe() -> tuple[bool, str | None]:
         await runtime.redis.ping()
-        heartbeat = await runtime.redis.exists(
-            worker_heartbeat_key(runtime.settings.arq_queue_name)
+        heartbeat = await runtime.redis.get(worker_heartbeat_key(runtime.settings.arq_queue_name))
+        if heartbeat is None:
+            return True, None
+        return True, heartbeat.decode(errors="replace") if isinstance(heartbeat, bytes) else str(
+            heartbeat
         )
-        return True, bool(heartbeat)
 
     try:
         return await asyncio.wait_for(probe(), CHECK_TIMEOUT_S)
     except Exception:
-        return False, False
+        return False, None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -17,9 +18,11 @@ import pytest
 from gql import Client
 from gql.client import AsyncClientSession
 from gql.transport.httpx import HTTPXAsyncTransport
+from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from kra_graphql.access.keys import generate_key
 from kra_graphql.collection.params import CollectParams
 from kra_graphql.config import Settings
 from kra_graphql.db import create_engine, create_sessionmaker
@@ -32,6 +35,9 @@ from tests.jobs_support import run_to_end
 from tests.support import FAKE_LLM, Process, child_env, free_port, wait_http_ok
 
 RUN_ID = uuid.uuid4().hex[:10]
+# One key with every scope, given to every server this run starts (API_KEYS).
+API_KEY = generate_key()
+API_KEY_NAME = "tests"
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "kra"
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -139,6 +145,13 @@ def settings(database_url: str, redis_keys: str, replay_url: str) -> Settings:
         job_alive_ttl_s=2,
         job_recovery_interval_s=1,
         daily_collection_enabled=False,
+        api_keys=SecretStr(f"{API_KEY_NAME}:read+collect+predict+admin:{API_KEY}"),
+        # Revocation tests wait this long; suites send hundreds of requests a minute.
+        api_key_cache_s=1,
+        rate_limit_per_min=100_000,
+        rate_limit_burst=10_000,
+        anonymous_rate_limit_per_min=100_000,
+        anonymous_rate_limit_burst=10_000,
     )
 
 
@@ -146,14 +159,32 @@ SETTINGS_ENV = (
     "database_url", "redis_url", "redis_prefix", "arq_queue_name", "worker_heartbeat_s",
     "worker_max_jobs", "kra_api_base_url", "kra_rate_limit_per_min", "kra_timeout_s",
     "kra_backoff_base_s", "job_max_retries", "job_retry_backoff_s", "job_alive_ttl_s",
-    "job_recovery_interval_s", "daily_collection_enabled",
+    "job_recovery_interval_s", "daily_collection_enabled", "api_keys", "api_key_cache_s",
+    "rate_limit_per_min", "rate_limit_burst", "anonymous_rate_limit_per_min",
+    "anonymous_rate_limit_burst", "anonymous_read",
 )  # fmt: skip
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The same settings as environment variables for a subprocess."""
     values = {name.upper(): getattr(settings, name) for name in SETTINGS_ENV}
-    return child_env({name: str(value) for name, value in values.items() if value is not None})
+    return child_env(
+        {
+            name: value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+            for name, value in values.items()
+            if value is not None
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def api_key() -> str:
+    """A key with every scope (read, collect, predict, admin) that every test server accepts."""
+    return API_KEY
+
+
+def auth_headers(key: str = API_KEY) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
 
 
 @pytest.fixture(scope="session")
@@ -182,6 +213,19 @@ def api_url(
     try:
         wait_http_ok(f"http://127.0.0.1:{port}/health", process=process)
         yield f"http://127.0.0.1:{port}"
+    finally:
+        process.stop()
+
+
+@contextmanager
+def api_server(settings: Settings, log: Path, **overrides: str) -> Iterator[tuple[str, Process]]:
+    """Another `kra-graphql serve` on this run's database and Redis, with env overrides."""
+    port = free_port()
+    env = {**settings_env(settings), **overrides}
+    process = Process(["serve", "--port", str(port)], env, log)
+    try:
+        wait_http_ok(f"http://127.0.0.1:{port}/health", process=process)
+        yield f"http://127.0.0.1:{port}", process
     finally:
         process.stop()
 
@@ -227,9 +271,12 @@ def worker_process(
     fake_llm_url: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Process]:
-    """A real `kra-graphql worker` consuming this run's queue."""
+    """A real `kra-graphql worker` consuming this run's queue, with its metrics endpoint."""
     log = tmp_path_factory.mktemp("worker") / "worker.log"
-    process = Process(["worker"], {**settings_env(settings), **llm_env(fake_llm_url)}, log)
+    port = free_port()
+    env = {**settings_env(settings), **llm_env(fake_llm_url), "WORKER_METRICS_PORT": str(port)}
+    process = Process(["worker"], env, log)
+    process.metrics_url = f"http://127.0.0.1:{port}/metrics"
     try:
         process.wait_for_output("worker.started")
         yield process
@@ -253,21 +300,17 @@ async def january(
         assert job.status == JobStatus.COMPLETED, job.error
 
 
-@pytest.fixture(scope="session")
-def api_key() -> str:
-    """The key the client tests send (Bearer header, connection_init apiKey)."""
-    return "kra-test-client-key"
-
-
 @pytest.fixture
 def log_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
 @pytest.fixture
-async def gql_session(api_url: str) -> AsyncIterator[AsyncClientSession]:
-    """A real GraphQL client over HTTP (no local schema: the server does all validation)."""
-    transport = HTTPXAsyncTransport(url=f"{api_url}/graphql", timeout=30)
+async def gql_session(api_url: str, api_key: str) -> AsyncIterator[AsyncClientSession]:
+    """A real GraphQL client over HTTP with the all-scopes key (the server validates all)."""
+    transport = HTTPXAsyncTransport(
+        url=f"{api_url}/graphql", timeout=30, headers=auth_headers(api_key)
+    )
     async with Client(transport=transport, execute_timeout=30) as session:
         yield session
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "kra_graphql"]
@@ -49,6 +50,8 @@ class Process:
         program: Sequence[str] = CLI,
     ):
         self.log = log
+        # Where the process serves Prometheus metrics, if it does.
+        self.metrics_url: str | None = None
         self._log_file = log.open("wb")
         self.popen = subprocess.Popen(
             [*program, *args],
@@ -95,3 +98,13 @@ def wait_http_ok(url: str, timeout: float = 30, process: Process | None = None) 
             pass
         time.sleep(0.1)
     raise TimeoutError(f"{url} not ready in {timeout} s")
+
+
+def samples(text: str, name: str, **labels: str) -> float:
+    """The sum of the samples called `name` whose labels include `labels`."""
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and labels.items() <= sample.labels.items():
+                total += sample.value
+    return total

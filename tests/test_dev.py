@@ -39,8 +39,24 @@ def test_dev_serves_graphiql_on_its_embedded_default_and_stops_cleanly(tmp_path:
             health = httpx.post(
                 url, json={"query": "{ health { database redis worker } }"}, timeout=10
             ).json()
+        printed = re.search(
+            r"development API key.*?\s(kra_[A-Za-z0-9_-]{40})\s", process.output(), re.S
+        )
+        assert printed is not None, process.output()
+        mutation = {"query": "mutation { createPrompt(input: {name: \"x\", version: \"v\", "
+                    "text: \"t\", predictor: FORM}) { id } }"}  # fmt: skip
+        anonymous = httpx.post(url, json=mutation, timeout=10)
+        keyed = httpx.post(
+            url, json=mutation, headers={"Authorization": f"Bearer {printed.group(1)}"}, timeout=10
+        )
     finally:
         code = process.stop(signal.SIGINT)
+
+    assert anonymous.status_code == 401
+    # The key passed the guard and reached the resolver, which judged the input itself.
+    assert keyed.status_code == 200
+    assert "UNAUTHENTICATED" not in keyed.text
+    assert "FORBIDDEN" not in keyed.text
 
     assert page.status_code == 200
     assert "graphiql" in page.text.lower()

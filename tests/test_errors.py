@@ -10,7 +10,7 @@ import httpx
 from kra_graphql.config import Settings
 from kra_graphql.db import create_engine
 from kra_graphql.migrate import upgrade_engine
-from tests.conftest import RUN_ID, create_database, drop_database, settings_env
+from tests.conftest import RUN_ID, auth_headers, create_database, drop_database, settings_env
 from tests.support import Process, free_port, wait_http_ok
 
 
@@ -32,7 +32,9 @@ async def test_production_masks_unexpected_errors_and_logs_their_id(
         await drop_database(name)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             response = await client.post(
-                "/graphql", json={"query": "{ races(first: 1) { edges { node { id } } } }"}
+                "/graphql",
+                json={"query": "{ races(first: 1) { edges { node { id } } } }"},
+                headers=auth_headers(),
             )
             ide = await client.get("/graphql", headers={"Accept": "text/html"})
     finally:

@@ -15,7 +15,7 @@ from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 
 from kra_graphql.config import Settings
-from tests.conftest import settings_env
+from tests.conftest import API_KEY, auth_headers, settings_env
 from tests.support import Process, free_port, wait_http_ok
 
 pytestmark = pytest.mark.usefixtures("worker_process")
@@ -52,7 +52,9 @@ async def collect(session: AsyncClientSession, **input_: Any) -> dict[str, Any]:
 
 
 async def follow(url: str, job_id: str, protocol: str) -> list[dict[str, Any]]:
-    transport = WebsocketsTransport(url=url, subprotocols=[protocol])
+    transport = WebsocketsTransport(
+        url=url, subprotocols=[protocol], init_payload={"apiKey": API_KEY}
+    )
     async with Client(transport=transport) as session:
         return [
             event["jobProgress"] async for event in session.subscribe(request(PROGRESS, id=job_id))
@@ -109,7 +111,9 @@ async def test_job_events_reports_status_changes_matching_the_filter(
     document = """
     subscription { jobEvents(filter: {kind: [RESULTS]}) { type job { id kind status } } }
     """
-    transport = WebsocketsTransport(url=ws_url(api_url), subprotocols=[PROTOCOLS[0]])
+    transport = WebsocketsTransport(
+        url=ws_url(api_url), subprotocols=[PROTOCOLS[0]], init_payload={"apiKey": API_KEY}
+    )
     seen: list[dict[str, Any]] = []
 
     async with Client(transport=transport) as ws:
@@ -244,7 +248,9 @@ async def _subscriptions(url: str) -> int:
     async with httpx.AsyncClient() as client:
         body = (
             await client.post(
-                f"{url}/graphql", json={"query": "{ health { activeSubscriptions } }"}
+                f"{url}/graphql",
+                json={"query": "{ health { activeSubscriptions } }"},
+                headers=auth_headers(),
             )
         ).json()
     count: int = body["data"]["health"]["activeSubscriptions"]
@@ -269,7 +275,9 @@ async def test_a_disconnect_leaves_no_subscription_behind(
     second_api: str, quiet_job: str, protocol: str
 ) -> None:
     before = await _subscriptions(second_api)
-    transport = WebsocketsTransport(url=ws_url(second_api), subprotocols=[protocol])
+    transport = WebsocketsTransport(
+        url=ws_url(second_api), subprotocols=[protocol], init_payload={"apiKey": API_KEY}
+    )
     async with Client(transport=transport) as ws:
         stream = ws.subscribe(request(PROGRESS, id=quiet_job))
         first = await anext(stream)

@@ -6,8 +6,10 @@ import httpx
 import pytest
 from starlette.types import Message
 
+from kra_graphql.access.keys import Principal, Scope
 from kra_graphql.graphql.cache import ResponseCache, cacheable_document, capture_answer
 from kra_graphql.runtime import Runtime
+from tests.conftest import auth_headers
 from tests.factories import remove, seed_races, unused_day
 
 RACES = "query D($d: String!) { races(filter: {date: $d}) { totalCount edges { node { id } } } }"
@@ -15,7 +17,9 @@ RACES = "query D($d: String!) { races(filter: {date: $d}) { totalCount edges { n
 
 async def post(api_url: str, query: str, **variables: object) -> bytes:
     async with httpx.AsyncClient(base_url=api_url) as client:
-        response = await client.post("/graphql", json={"query": query, "variables": variables})
+        response = await client.post(
+            "/graphql", json={"query": query, "variables": variables}, headers=auth_headers()
+        )
     assert response.status_code == 200
     return response.content
 
@@ -55,14 +59,27 @@ def test_only_queries_over_race_data_are_cacheable(query: str, cacheable: bool) 
     assert cacheable_document(query, None) is cacheable
 
 
-def test_callers_with_different_credentials_never_share_an_answer(runtime: Runtime) -> None:
+def _as(*scopes: Scope, name: str | None = None) -> dict[str, object]:
+    return {"headers": [], "state": {"principal": Principal(name=name, scopes=frozenset(scopes))}}
+
+
+def test_answers_are_shared_only_by_callers_with_the_same_scopes(runtime: Runtime) -> None:
     cache = ResponseCache(runtime)
     body = b'{"query": "{ races { totalCount } }"}'
-    anonymous = cache.key(body, {"headers": []})
-    alice = cache.key(body, {"headers": [(b"authorization", b"Bearer a")]})
-    bob = cache.key(body, {"headers": [(b"x-api-key", b"b")]})
-    assert None not in (anonymous, alice, bob)
-    assert len({anonymous, alice, bob}) == 3
+    anonymous = cache.key(body, _as(Scope.READ))
+    alice = cache.key(body, _as(Scope.READ, name="alice"))
+    admin = cache.key(body, _as(Scope.READ, Scope.ADMIN, name="root"))
+    collector = cache.key(body, _as(Scope.READ, Scope.COLLECT, name="bob"))
+    assert None not in (anonymous, alice, admin, collector)
+    assert anonymous == alice
+    assert len({alice, admin, collector}) == 3
+
+
+def test_nothing_is_cached_for_a_caller_the_guard_did_not_identify(runtime: Runtime) -> None:
+    """Raw credential headers alone never make a cache key: only a proven principal does."""
+    cache = ResponseCache(runtime)
+    body = b'{"query": "{ races { totalCount } }"}'
+    assert cache.key(body, {"headers": [(b"authorization", b"Bearer forged")]}) is None
 
 
 @pytest.mark.parametrize(

@@ -9,11 +9,14 @@ from typing import Any
 
 from arq import Worker, cron, func
 from arq.connections import RedisSettings
+from redis.asyncio import Redis
 
 from kra_graphql.config import Settings
+from kra_graphql.health import worker_heartbeat_key
 from kra_graphql.jobs.queue import RUN_JOB, JobQueue
 from kra_graphql.kra.factory import create_http_client, create_kra_client
 from kra_graphql.logging import get_logger
+from kra_graphql.metrics import observe_kra_call, serve_worker_metrics
 from kra_graphql.prediction.service import Predictors
 from kra_graphql.runtime import Runtime, require_redis_url
 from workers import tasks
@@ -37,8 +40,11 @@ async def _startup(ctx: dict[str, Any]) -> None:
         ctx["redis"], prefix=settings.redis_prefix, queue_name=settings.arq_queue_name
     )
     ctx["handlers"] = build_handlers(
-        create_kra_client(settings, runtime.redis, http), Predictors(settings, http)
+        create_kra_client(settings, runtime.redis, http, on_call=observe_kra_call),
+        Predictors(settings, http),
     )
+    if settings.worker_metrics_port is not None and settings.metrics_enabled:
+        serve_worker_metrics(settings.worker_metrics_port)
     log.info("worker.started", queue=settings.arq_queue_name)
 
 
@@ -115,6 +121,17 @@ async def stop_worker(worker: Worker) -> None:
     await asyncio.gather(*running, return_exceptions=True)
     worker.tasks.clear()
     await worker.close()
+
+
+async def worker_alive(settings: Settings) -> bool:
+    """Is some worker on this queue refreshing its heartbeat? (`kra-graphql worker --check`)"""
+    redis = Redis.from_url(require_redis_url(settings), socket_timeout=5)
+    try:
+        return bool(await redis.exists(worker_heartbeat_key(settings.arq_queue_name)))
+    except Exception:
+        return False
+    finally:
+        await redis.aclose()
 
 
 async def run_worker(settings: Settings) -> None:

@@ -3,8 +3,10 @@
 Every committed write to race data bumps a version number in Redis (`Runtime.write`). An
 answer is stored with the version read before it was computed, so an answer computed
 while data changed is never served as current. Queries touching jobs or health are
-never cached: they change without any race data changing. The key includes the caller's
-credentials, so one caller never receives another's answer.
+never cached: they change without any race data changing. The key includes the scopes
+the HTTP guard proved for the caller (never raw headers), so an answer is only shared by
+callers allowed to see the same things; the guard has checked the key, its scopes and
+its rate budget before this cache is asked at all.
 """
 
 from __future__ import annotations
@@ -16,9 +18,14 @@ from typing import Any
 
 import orjson
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType, parse
+from redis.exceptions import RedisError
 from starlette.types import Message, Receive, Scope, Send
 
+from kra_graphql.access.keys import Principal
+from kra_graphql.logging import get_logger
 from kra_graphql.runtime import Runtime
+
+log = get_logger(__name__)
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
@@ -31,12 +38,13 @@ CACHEABLE_ROOTS = frozenset(
 )  # fmt: skip
 MAX_ENTRIES = 2048
 MAX_BODY = 1 << 20
-CREDENTIAL_HEADERS = (b"authorization", b"x-api-key")
+# Documents longer than this are never worth caching, nor parsing here.
+MAX_TOKENS = 2000
 
 
 def cacheable_document(query: str, operation_name: str | None) -> bool:
     try:
-        document = parse(query)
+        document = parse(query, no_location=True, max_lexical_tokens=MAX_TOKENS)
     except GraphQLError:
         return False
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
@@ -68,9 +76,11 @@ class ResponseCache:
         operation = request.get("operationName")
         if not isinstance(operation, str | None) or not self._cacheable(query, operation):
             return None
-        credentials = [v for k, v in scope["headers"] if k in CREDENTIAL_HEADERS]
+        principal = scope.get("state", {}).get("principal")
+        if not isinstance(principal, Principal):
+            return None
         material = orjson.dumps(
-            [query, request.get("variables"), operation, [c.hex() for c in credentials]],
+            [query, request.get("variables"), operation, sorted(principal.scopes)],
             option=orjson.OPT_SORT_KEYS,
         )
         return hashlib.blake2b(material, digest_size=16).digest()
@@ -123,7 +133,13 @@ class CachedView:
         if key is None:
             await self.view(scope, _replay(body), send)
             return
-        version = await cache.runtime.data_version()
+        try:
+            version = await cache.runtime.data_version()
+        except (RedisError, OSError) as error:
+            # Without the data version no answer can be trusted: answer fresh.
+            log.warning("response_cache.unavailable", error=type(error).__name__)
+            await self.view(scope, _replay(body), send)
+            return
         cached = cache.get(key, version)
         if cached is not None:
             await _send_json(send, cached)

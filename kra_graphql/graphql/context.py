@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.websockets import WebSocket
 
+from kra_graphql.access.control import AccessControl
+from kra_graphql.access.keys import Principal, anonymous
 from kra_graphql.graphql.loaders import Loaders
 from kra_graphql.jobs.hub import JobEventHub
 from kra_graphql.jobs.queue import JobQueue
@@ -31,11 +33,27 @@ class ApiServices:
     jobs: JobSubmitter
     hub: JobEventHub
     predictors: Predictors
+    # None in-process (tests, tools): callers are then anonymous and unlimited.
+    access: AccessControl | None = None
 
 
 class Context:
-    def __init__(self, services: ApiServices, request: Request | WebSocket | None = None) -> None:
+    def __init__(
+        self,
+        services: ApiServices,
+        request: Request | WebSocket | None = None,
+        principal: Principal | None = None,
+    ) -> None:
         self.runtime = services.runtime
+        self.access = services.access
+        # Over WebSocket, replaced once connection_init has proven a key.
+        self.principal = principal or (
+            services.access.anonymous
+            if services.access is not None
+            else anonymous(read=services.runtime.settings.allows_anonymous_read)
+        )
+        # Filled by Strawberry from connection_init on WebSocket connections.
+        self.connection_params: dict[str, object] | None = None
         self.queue = services.queue
         self.jobs = services.jobs
         self.hub = services.hub
@@ -43,6 +61,11 @@ class Context:
         self.request = request
         self._session: AsyncSession | None = None
         self._lock = asyncio.Lock()
+
+    @property
+    def submitter(self) -> str | None:
+        """Recorded on the jobs this caller submits: the key's name, never the key."""
+        return self.principal.name
 
     @cached_property
     def loaders(self) -> Loaders:
@@ -59,6 +82,9 @@ class Context:
             return await query(self._session)
 
     async def close(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
+        # A root field that fails non-null ends the operation while sibling resolvers may
+        # still be reading: wait for the statement in flight rather than close under it.
+        async with self._lock:
+            if self._session is not None:
+                session, self._session = self._session, None
+                await session.close()

@@ -8,6 +8,8 @@ from contextlib import contextmanager
 import strawberry
 
 from kra_graphql.errors import AppError, NotFound
+from kra_graphql.graphql import access_types
+from kra_graphql.graphql.auth import check_job_owner
 from kra_graphql.graphql.inputs import (
     CollectRacesInput,
     CollectResultsInput,
@@ -34,33 +36,39 @@ class Mutation:
     async def collect_races(self, info: Info, input: CollectRacesInput) -> Job:
         params = input.to_params()
         ctx = info.context
-        row = await ctx.jobs.submit(JobKind.COLLECTION, params.to_json())
+        row = await ctx.jobs.submit(
+            JobKind.COLLECTION, params.to_json(), requested_by=ctx.submitter
+        )
         return Job.from_model(row)
 
     @strawberry.mutation(description="Fetch horse, jockey and trainer details of these races.")
     async def enrich_races(self, info: Info, input: EnrichRacesInput) -> Job:
         params = input.to_params()
         ctx = info.context
-        known = set(await ctx.read(lambda session: existing_race_ids(session, params.race_ids)))
-        if missing := [race_id for race_id in params.race_ids if race_id not in known]:
-            raise NotFound(f"unknown race ids: {', '.join(missing[:10])}", field="input.raceIds")
-        row = await ctx.jobs.submit(JobKind.ENRICHMENT, params.to_json())
+        await _require_races(info, params.race_ids)
+        row = await ctx.jobs.submit(
+            JobKind.ENRICHMENT, params.to_json(), requested_by=ctx.submitter
+        )
         return Job.from_model(row)
 
     @strawberry.mutation(description="Collect the results of a race day (or one race) as a job.")
     async def collect_results(self, info: Info, input: CollectResultsInput) -> Job:
         params = input.to_params()
         ctx = info.context
-        row = await ctx.jobs.submit(JobKind.RESULTS, params.to_json())
+        row = await ctx.jobs.submit(JobKind.RESULTS, params.to_json(), requested_by=ctx.submitter)
         return Job.from_model(row)
 
     @strawberry.mutation(description="Queued jobs end at once; running ones at their next step.")
     async def cancel_job(self, info: Info, id: strawberry.ID) -> Job:
+        job = await service.get_job(info.context.runtime, str(id))
+        check_job_owner(info.context.principal, job.requested_by)
         row = await service.cancel_job(info.context.runtime, info.context.queue, str(id))
         return Job.from_model(row)
 
     @strawberry.mutation(description="Run a FAILED, PARTIAL or CANCELLED job again.")
     async def retry_job(self, info: Info, id: strawberry.ID) -> Job:
+        job = await service.get_job(info.context.runtime, str(id))
+        check_job_owner(info.context.principal, job.requested_by)
         row = await service.retry_job(info.context.runtime, info.context.queue, str(id))
         return Job.from_model(row)
 
@@ -84,7 +92,11 @@ class Mutation:
         ctx = info.context
         with input_fields():
             await prediction_service.get_prompt(ctx.runtime, params.prompt_id)
-        row = await ctx.jobs.submit(JobKind.EVALUATION, params.to_json())
+        if params.race_ids:
+            await _require_races(info, params.race_ids)
+        row = await ctx.jobs.submit(
+            JobKind.EVALUATION, params.to_json(), requested_by=ctx.submitter
+        )
         return Job.from_model(row)
 
     @strawberry.mutation(
@@ -95,13 +107,31 @@ class Mutation:
         ctx = info.context
         with input_fields():
             check_improvable(await prediction_service.get_prompt(ctx.runtime, params.prompt_id))
-        row = await ctx.jobs.submit(JobKind.PROMPT_IMPROVEMENT, params.to_json())
+        row = await ctx.jobs.submit(
+            JobKind.PROMPT_IMPROVEMENT, params.to_json(), requested_by=ctx.submitter
+        )
         return Job.from_model(row)
 
     @strawberry.mutation(description="Add a prompt version.")
     async def create_prompt(self, info: Info, input: CreatePromptInput) -> Prompt:
         row = await create_prompt(info.context.runtime, input.to_new())
         return Prompt.from_model(row)
+
+    create_api_key: access_types.CreatedApiKey = strawberry.mutation(
+        resolver=access_types.create_api_key,
+        description="Create an API key (admin); the answer holds the key, this once.",
+    )
+    revoke_api_key: access_types.ApiKey = strawberry.mutation(
+        resolver=access_types.revoke_api_key,
+        description="Revoke an API key (admin); it stops working within seconds.",
+    )
+
+
+async def _require_races(info: Info, race_ids: list[str]) -> None:
+    """A job over races nobody collected would only fail later: refuse it now."""
+    known = set(await info.context.read(lambda session: existing_race_ids(session, race_ids)))
+    if missing := [race_id for race_id in race_ids if race_id not in known]:
+        raise NotFound(f"unknown race ids: {', '.join(missing[:10])}", field="input.raceIds")
 
 
 @contextmanager

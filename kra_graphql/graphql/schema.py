@@ -6,14 +6,18 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import ValidationCache
 
+from kra_graphql.graphql import access_types
+from kra_graphql.graphql.auth import Authorize
 from kra_graphql.graphql.execution import FastLeafExecutor
 from kra_graphql.graphql.extensions import OperationLifecycle
 from kra_graphql.graphql.inputs import JobFilter, PeopleFilter, PredictionFilter, RaceFilter
 from kra_graphql.graphql.job_types import Job
+from kra_graphql.graphql.limits import CachedParser, OperationLimits
 from kra_graphql.graphql.mutations import Mutation
 from kra_graphql.graphql.node import resolve_node
+from kra_graphql.graphql.observe import ObserveOperation
 from kra_graphql.graphql.pagination import Connection, to_connection
 from kra_graphql.graphql.subscriptions import Subscription
 from kra_graphql.graphql.types import (
@@ -206,6 +210,10 @@ class Query:
             status=status.status,
         )
 
+    api_keys: list[access_types.ApiKey] = strawberry.field(
+        resolver=access_types.api_keys, description="Every API key, revoked ones too (admin)."
+    )
+
 
 async def _people(
     info: Info, kind: PersonKind, filter: PeopleFilter | None, first: int, after: str | None
@@ -228,9 +236,14 @@ schema = Schema(
     subscription=Subscription,
     types=[Node, Entry, Horse, Jockey, Trainer],
     execution_context_class=FastLeafExecutor,
+    # Order matters: ObserveOperation sees errors after OperationLifecycle has given them
+    # their codes, which comes after OperationLimits has marked token-limit errors.
     extensions=[
+        ObserveOperation,
         OperationLifecycle,
-        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        Authorize,
+        OperationLimits,
+        lambda: CachedParser(maxsize=DOCUMENT_CACHE_SIZE),
         lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
     ],
 )

@@ -10,8 +10,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage
+from strawberry.types.unset import UNSET, UnsetType
 
+from kra_graphql.access.keys import NOBODY
+from kra_graphql.errors import AppError
+from kra_graphql.graphql.auth import key_from_connection_params, key_from_headers
 from kra_graphql.graphql.context import ApiServices, Context
 from kra_graphql.graphql.execution import shared_json
 from kra_graphql.graphql.schema import schema
@@ -39,8 +46,27 @@ class _TextFrames(ASGIWebSocketAdapter):
             raise WebSocketDisconnected from exc
 
 
+# Both protocols close a connection whose key is missing or wrong with this code.
+CLOSE_FORBIDDEN = 4403
+
+
+class _LegacyProtocol(BaseGraphQLWSHandler[Context, None]):
+    """graphql-ws would close a rejected connection with 1011; close it with 4403 instead."""
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        view = cast(GraphQLView, self.view)
+        try:
+            await view.authenticate_connection(self.context, message.get("payload"))
+        except ConnectionRejectionError as rejection:
+            await self.send_message({"type": "connection_error", "payload": rejection.payload})
+            await self.websocket.close(code=CLOSE_FORBIDDEN, reason="Forbidden")
+            return
+        await super().handle_connection_init(message)
+
+
 class GraphQLView(GraphQL[Context, None]):
     websocket_adapter_class = _TextFrames
+    graphql_ws_handler_class = _LegacyProtocol
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -51,8 +77,39 @@ class GraphQLView(GraphQL[Context, None]):
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
-        return Context(cast(ApiServices, request.app.state.services), request)
+        services = cast(ApiServices, request.app.state.services)
+        # HTTP callers were identified by the guard in front of this view; a WebSocket
+        # is nobody until its connection_init proves otherwise.
+        principal = getattr(request.state, "principal", NOBODY)
+        return Context(services, request, principal if isinstance(request, Request) else NOBODY)
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        if context.principal is NOBODY:
+            await self.authenticate_connection(context, context.connection_params)
+        return cast(UnsetType, UNSET)
+
+    async def authenticate_connection(self, context: Context, params: object) -> None:
+        """The key from connection_init, else from the upgrade request's headers."""
+        if context.access is None:
+            return
+        try:
+            key = key_from_connection_params(params)
+            if key is None and context.request is not None:
+                key = key_from_headers(context.request.headers)
+            principal = await context.access.identify(key)
+        except AppError as error:
+            raise ConnectionRejectionError(
+                {"message": error.message, "extensions": error.extensions}
+            ) from None
+        if not principal.scopes:
+            raise ConnectionRejectionError(
+                {"message": "an API key is required", "extensions": {"code": "UNAUTHENTICATED"}}
+            )
+        context.principal = principal
 
 
-def create_view(*, graphiql: bool) -> GraphQLView:
-    return GraphQLView(schema, graphql_ide="graphiql" if graphiql else None)
+def create_view(*, graphiql: bool, allowed_origins: list[str]) -> GraphQLView:
+    view = GraphQLView(schema, graphql_ide="graphiql" if graphiql else None)
+    # Browsers on other sites may open a WebSocket only from these origins.
+    view.allowed_origins = frozenset(allowed_origins)
+    return view

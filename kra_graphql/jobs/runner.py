@@ -18,6 +18,7 @@ from kra_graphql.jobs.models import Job, JobStatus
 from kra_graphql.jobs.reporter import JobCancelled, JobReporter, write_job
 from kra_graphql.kra.errors import KraError
 from kra_graphql.logging import get_logger
+from kra_graphql.metrics import observe_job
 from kra_graphql.runtime import Runtime
 
 log = get_logger(__name__)
@@ -140,7 +141,7 @@ async def _finish(
         values["result"] = result
     if error is not None:
         values["error"] = error
-    await write_job(
+    job = await write_job(
         runtime,
         job_id,
         values,
@@ -148,5 +149,6 @@ async def _finish(
         message=message or error or status.value.lower(),
         log_level="ERROR" if status is JobStatus.FAILED else "INFO",
     )
+    observe_job(job)
     await runtime.redis.delete(_Keys(runtime, job_id).cancel)
     return status.value

@@ -1,0 +1,204 @@
+"""Which scopes an operation needs, where a key travels, and the per-operation check.
+
+Scopes are decided per operation from its root fields, never per field: queries and
+subscriptions need `read`; each mutation needs the scope of its kind of work. The HTTP
+guard checks before the response cache and before execution; the `Authorize` extension
+checks again at execution, which is what covers operations sent over WebSocket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    parse,
+)
+from starlette.websockets import WebSocket
+from strawberry.extensions import SchemaExtension
+
+from kra_graphql.access.control import INVALID_KEY, KEY_REQUIRED
+from kra_graphql.access.keys import Principal, Scope
+from kra_graphql.errors import AppError, Forbidden, Unauthenticated
+from kra_graphql.graphql.context import Context
+
+_C, _P, _A = frozenset({Scope.COLLECT}), frozenset({Scope.PREDICT}), frozenset({Scope.ADMIN})
+# Every mutation, with the scopes it needs beyond holding a valid key. A mutation missing
+# here needs `admin`: a new mutation is closed until somebody decides otherwise.
+MUTATION_SCOPES: Mapping[str, frozenset[Scope]] = {
+    "collectRaces": _C,
+    "enrichRaces": _C,
+    "collectResults": _C,
+    "predictRace": _P,
+    "evaluatePrompt": _P,
+    "improvePrompt": _P,
+    "createPrompt": _P,
+    # Any key may cancel or retry its own jobs; the resolver checks whose job it is.
+    "cancelJob": frozenset(),
+    "retryJob": frozenset(),
+    "createApiKey": _A,
+    "revokeApiKey": _A,
+    "__typename": frozenset(),
+}
+# Queries needing more than `read`.
+QUERY_SCOPES: Mapping[str, frozenset[Scope]] = {"apiKeys": _A}
+READ = frozenset({Scope.READ})
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """What an operation is, as far as access is concerned. `type` None: not executable."""
+
+    type: OperationType | None
+    fields: frozenset[str]
+    name: str | None
+
+    @property
+    def is_mutation(self) -> bool:
+        return self.type is OperationType.MUTATION
+
+    @property
+    def type_label(self) -> str:
+        return self.type.value if self.type is not None else "invalid"
+
+
+UNKNOWN = Operation(type=None, fields=frozenset(), name=None)
+
+
+def analyze(document: DocumentNode, operation_name: str | None) -> Operation:
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is not None:
+        operations = [o for o in operations if o.name and o.name.value == operation_name]
+    if len(operations) != 1:
+        return UNKNOWN
+    operation = operations[0]
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    return Operation(
+        type=operation.operation,
+        fields=frozenset(_root_fields(operation.selection_set, fragments, set())),
+        name=operation.name.value if operation.name else None,
+    )
+
+
+def analyze_text(query: str, operation_name: str | None, *, max_tokens: int) -> Operation:
+    try:
+        document = parse(
+            query, no_location=True, max_lexical_tokens=max_tokens, max_comments=max_tokens
+        )
+    except GraphQLError:
+        return UNKNOWN
+    return analyze(document, operation_name)
+
+
+def _root_fields(
+    selections: SelectionSetNode,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    visited: set[str],
+) -> Iterable[str]:
+    """Root fields, through fragments too: `mutation { ...M }` must not hide what M does."""
+    for selection in selections.selections:
+        if isinstance(selection, FieldNode):
+            yield selection.name.value
+        elif isinstance(selection, InlineFragmentNode):
+            yield from _root_fields(selection.selection_set, fragments, visited)
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            if name not in visited and name in fragments:
+                visited.add(name)
+                yield from _root_fields(fragments[name].selection_set, fragments, visited)
+
+
+@lru_cache(maxsize=1024)
+def required_scopes(operation: Operation) -> frozenset[Scope]:
+    table, base = (
+        (MUTATION_SCOPES, frozenset[Scope]()) if operation.is_mutation else (QUERY_SCOPES, READ)
+    )
+    scopes = set(base)
+    for field in operation.fields:
+        scopes |= table.get(field, _A if operation.is_mutation else frozenset())
+    return frozenset(scopes)
+
+
+def authorize(principal: Principal, operation: Operation) -> AppError | None:
+    """None when `principal` may run `operation`; else the error to answer with."""
+    needed = required_scopes(operation)
+    if not principal.authenticated and (operation.is_mutation or not needed <= principal.scopes):
+        return Unauthenticated(KEY_REQUIRED)
+    missing = needed - principal.scopes
+    if missing:
+        names = ", ".join(sorted(scope.value for scope in missing))
+        return Forbidden(f"this key lacks the scope needed here ({names})")
+    return None
+
+
+def check_job_owner(principal: Principal, requested_by: str | None) -> None:
+    """Jobs are cancelled or retried by the key that submitted them, or by an admin key."""
+    if principal.can(Scope.ADMIN):
+        return
+    if principal.name is None or requested_by != principal.name:
+        raise Forbidden("only the key that submitted this job, or an admin key, may do this")
+
+
+def key_from_headers(headers: Mapping[str, str]) -> str | None:
+    """`Authorization: Bearer <key>` or `X-API-Key: <key>`; raises on a malformed header."""
+    authorization = headers.get("authorization")
+    if authorization is not None:
+        scheme, _, key = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise Unauthenticated(INVALID_KEY)
+        return key.strip()
+    api_key = headers.get("x-api-key")
+    if api_key is not None:
+        if not api_key.strip():
+            raise Unauthenticated(INVALID_KEY)
+        return api_key.strip()
+    return None
+
+
+def key_from_connection_params(params: object) -> str | None:
+    """`{"apiKey": key}` or `{"Authorization": "Bearer key"}` in connection_init."""
+    if not isinstance(params, dict):
+        return None
+    if "apiKey" in params:
+        key = params["apiKey"]
+        if not isinstance(key, str) or not key.strip():
+            raise Unauthenticated(INVALID_KEY)
+        return key.strip()
+    for name in ("Authorization", "authorization"):
+        if name in params:
+            value = params[name]
+            if not isinstance(value, str):
+                raise Unauthenticated(INVALID_KEY)
+            return key_from_headers({"authorization": value})
+    return None
+
+
+class Authorize(SchemaExtension):
+    """Checks scopes at execution; over WebSocket it also spends the caller's rate budget."""
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        execution = self.execution_context
+        context = execution.context
+        if isinstance(context, Context) and execution.graphql_document is not None:
+            operation = analyze(execution.graphql_document, execution.operation_name)
+            error = authorize(context.principal, operation)
+            if error is not None:
+                raise error
+            if isinstance(context.request, WebSocket) and context.access is not None:
+                address = context.request.client.host if context.request.client else "unknown"
+                await context.access.spend(
+                    context.principal, address, mutation=operation.is_mutation
+                )
+        yield
