@@ -96,7 +96,9 @@ async def test_an_unexpected_error_in_a_subscription_is_masked_in_production(
     )
     production = dataclasses.replace(
         runtime,
-        settings=runtime.settings.model_copy(update={"environment": Environment.PRODUCTION}),
+        settings=runtime.settings.model_copy(
+            update={"environment": Environment.PRODUCTION, "anonymous_read": True}
+        ),
         autocommit=create_sessionmaker(unreachable),
     )
     stream = await _subscribe(
