@@ -1,6 +1,6 @@
 """WebSocket subscribers for the fan-out scenario of `bench/graphql.py`, one process.
 
-    python -m bench.fanout_client ws://127.0.0.1:8000/graphql COUNT 'subscription { … }'
+    python -m bench.fanout_client ws://127.0.0.1:8000/graphql COUNT 'subscription { … }' KEY
 
 Opens COUNT graphql-transport-ws connections, subscribes each to the given document and
 waits for every subscription's first message (the job snapshot). Then it prints one JSON
@@ -71,7 +71,7 @@ class Subscriber:
         ]
 
 
-async def open_subscription(url: str, query: str) -> ClientConnection:
+async def open_subscription(url: str, query: str, key: str) -> ClientConnection:
     ws = await connect(
         url,
         subprotocols=[PROTOCOL],
@@ -81,7 +81,8 @@ async def open_subscription(url: str, query: str) -> ClientConnection:
         open_timeout=HANDSHAKE_TIMEOUT_S,
         max_queue=None,
     )
-    await ws.send(orjson.dumps({"type": "connection_init", "payload": {}}).decode())
+    init = {"type": "connection_init", "payload": {"apiKey": key}}
+    await ws.send(orjson.dumps(init).decode())
     ack = orjson.loads(await ws.recv())
     if ack.get("type") != "connection_ack":
         raise RuntimeError(f"no connection_ack: {ack}")
@@ -109,12 +110,12 @@ async def handle(ws: ClientConnection, raw: str | bytes, sub: Subscriber) -> boo
 
 
 async def subscribe(
-    url: str, query: str, sub: Subscriber, gate: asyncio.Semaphore, ready: asyncio.Event
+    url: str, query: str, key: str, sub: Subscriber, gate: asyncio.Semaphore, ready: asyncio.Event
 ) -> None:
     ws: ClientConnection | None = None
     try:
         async with gate:
-            ws = await open_subscription(url, query)
+            ws = await open_subscription(url, query, key)
             done = await handle(ws, await ws.recv(), sub)
         ready.set()
         while not done:
@@ -137,13 +138,13 @@ async def read_line() -> str:
     return await asyncio.to_thread(sys.stdin.readline)
 
 
-async def main(url: str, count: int, query: str) -> None:
+async def main(url: str, count: int, query: str, key: str) -> None:
     gate = asyncio.Semaphore(CONNECTING_AT_ONCE)
     subs = [Subscriber() for _ in range(count)]
     readies = [asyncio.Event() for _ in range(count)]
     started = time.monotonic()
     tasks = [
-        asyncio.create_task(subscribe(url, query, sub, gate, ready))
+        asyncio.create_task(subscribe(url, query, key, sub, gate, ready))
         for sub, ready in zip(subs, readies, strict=True)
     ]
     await asyncio.gather(*(ready.wait() for ready in readies))
@@ -172,13 +173,13 @@ async def main(url: str, count: int, query: str) -> None:
 
 
 def run() -> None:
-    url, count, query = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    url, count, query, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
     try:
         import uvloop
     except ImportError:
-        asyncio.run(main(url, count, query))
+        asyncio.run(main(url, count, query, key))
     else:
-        uvloop.run(main(url, count, query))
+        uvloop.run(main(url, count, query, key))
 
 
 if __name__ == "__main__":

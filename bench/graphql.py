@@ -73,6 +73,8 @@ from websockets.typing import Subprotocol
 
 from bench.collection import FIXTURES
 from bench.harness import (
+    AUTHORIZATION,
+    BENCH_KEY,
     LOAD_CORE,
     ROOT,
     SERVER_CORE,
@@ -262,7 +264,9 @@ async def wait_worker_up(stack: Stack, worker: Child, within_s: float = 60) -> N
 async def post_raw(url: str, body: bytes) -> bytes:
     async with httpx.AsyncClient(trust_env=False, timeout=30) as client:
         response = await client.post(
-            url, content=body, headers={"Content-Type": "application/json"}
+            url,
+            content=body,
+            headers={"Content-Type": "application/json", "Authorization": AUTHORIZATION},
         )
         return response.content
 
@@ -455,7 +459,8 @@ async def probe_subscription(ws_url: str, query: str) -> list[dict[str, Any]]:
     async with connect(
         ws_url, subprotocols=[Subprotocol("graphql-transport-ws")], proxy=None, compression=None
     ) as ws:
-        await ws.send('{"type":"connection_init","payload":{}}')
+        init = {"type": "connection_init", "payload": {"apiKey": BENCH_KEY}}
+        await ws.send(orjson.dumps(init).decode())
         await asyncio.wait_for(ws.recv(), timeout)
         subscribe = {"id": "1", "type": "subscribe", "payload": {"query": query}}
         await ws.send(orjson.dumps(subscribe).decode())  # graphql-transport-ws: text frames
@@ -532,7 +537,7 @@ class Subscribers:
             self.processes.append(
                 await asyncio.create_subprocess_exec(
                     *["taskset", "-c", LOAD_CORE, sys.executable, "-m", "bench.fanout_client"],
-                    *[ws_url, str(share), query],
+                    *[ws_url, str(share), query, BENCH_KEY],
                     stdin=asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE,
                     cwd=ROOT,

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import resource
+import secrets
 import shutil
 import signal
 import socket
@@ -32,6 +33,10 @@ WRK_SCRIPT = BENCH / "wrk_post.lua"
 SERVER_CORE = "0"
 LOAD_CORE = "1"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+# Sent as `Authorization: Bearer` (wrk, httpx) and as the WebSocket `apiKey`.
+BENCH_KEY = "kra_bench_" + secrets.token_urlsafe(24)
+AUTHORIZATION = f"Bearer {BENCH_KEY}"
 
 
 def free_port() -> int:
@@ -87,6 +92,10 @@ class Isolation:
             "ENVIRONMENT": "production",
             "LOG_LEVEL": "WARNING",
             "DAILY_COLLECTION_ENABLED": "false",
+            # One all-scope key for every request of the run; no rate limit in the way.
+            "API_KEYS": f"bench:read+collect+predict+admin:{BENCH_KEY}",
+            "RATE_LIMIT_PER_MIN": "0",
+            "ANONYMOUS_RATE_LIMIT_PER_MIN": "0",
             **extra,
         }
 
@@ -361,6 +370,7 @@ async def run_wrk(
         core_before = core_busy_seconds(SERVER_CORE)
         process = await asyncio.create_subprocess_exec(
             *["taskset", "-c", LOAD_CORE, "wrk", "-t1", f"-c{connections}"],
+            *["-H", f"Authorization: {AUTHORIZATION}"],
             *[f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", str(WRK_SCRIPT)],
             *[url, "--", body_file.name, str(expected_length)],
             stdout=asyncio.subprocess.PIPE,
