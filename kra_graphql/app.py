@@ -64,7 +64,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         runtime = Runtime.create(settings)
         queue = await JobQueue.connect(settings)
         # Its own connection: a pub/sub read waits indefinitely, unlike ordinary commands.
-        hub = JobEventHub(Redis.from_url(require_redis_url(settings)), settings.redis_prefix)
+        hub = JobEventHub(
+            Redis.from_url(require_redis_url(settings)),
+            settings.redis_prefix,
+            progress_interval_s=settings.subscription_progress_interval_ms / 1000,
+        )
         app.state.runtime = runtime
         http = httpx.AsyncClient()
         predictors = Predictors(settings, http)

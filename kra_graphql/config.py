@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     db_pool_size: Annotated[int, Field(ge=1, le=200)] = 20
     # Keep answers to read-only race queries until race data changes.
     response_cache_enabled: bool = True
+    # A subscriber gets a job's PROGRESS at most this often (the newest one).
+    subscription_progress_interval_ms: Annotated[int, Field(ge=0, le=60_000)] = 250
 
     # Access: keys from the environment, `name:scope+scope:key` separated by commas.
     api_keys: SecretStr | None = None

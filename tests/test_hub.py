@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import time
 from datetime import UTC, datetime
 
 from kra_graphql.jobs.events import JobEvent, JobEventType
@@ -60,3 +63,33 @@ async def test_other_jobs_are_filtered_out() -> None:
     subscriber.offer(event(1, JobEventType.PROGRESS, job_id="job_b"))
     subscriber.offer(event(1, JobEventType.PROGRESS))
     assert [e.job_id for e in await drain(subscriber, 1)] == ["job_a"]
+
+
+async def test_progress_is_held_to_the_interval_and_status_is_not() -> None:
+    subscriber = Subscriber(lambda e: True, limit=64, progress_interval_s=0.3)
+    subscriber.offer(event(1, JobEventType.PROGRESS))
+    assert (await subscriber.next()).sequence == 1  # the first goes at once
+    started = time.monotonic()
+    subscriber.offer(event(2, JobEventType.PROGRESS))
+    subscriber.offer(event(3, JobEventType.PROGRESS))
+    assert (await subscriber.next()).sequence == 3  # the newest, after the interval
+    assert time.monotonic() - started >= 0.25
+
+    subscriber.offer(event(4, JobEventType.PROGRESS))
+    waiting = asyncio.ensure_future(subscriber.next())
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # held
+    started = time.monotonic()
+    subscriber.offer(event(5, JobEventType.STATUS, status="COMPLETED"))
+    assert (await waiting).sequence == 4  # released by the status behind it, in order
+    assert (await subscriber.next()).sequence == 5
+    assert time.monotonic() - started < 0.1
+
+
+async def test_a_new_step_is_not_held() -> None:
+    subscriber = Subscriber(lambda e: True, limit=64, progress_interval_s=5)
+    subscriber.offer(event(1, JobEventType.PROGRESS))
+    await subscriber.next()
+    subscriber.offer(dataclasses.replace(event(2, JobEventType.PROGRESS), current_step="race 2"))
+    received = await asyncio.wait_for(subscriber.next(), 1)
+    assert received.current_step == "race 2"

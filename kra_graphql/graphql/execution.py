@@ -114,13 +114,31 @@ def shared_json(data: object, encode: Callable[[object], bytes]) -> bytes | None
     return entry[1]
 
 
+class _Answered:
+    """Stands in for a per-event executor whose answer another subscriber computed."""
+
+    __slots__ = ("result",)
+
+    def __init__(self, result: ExecutionResult) -> None:
+        self.result = result
+
+    def execute_operation(self, serially: bool | None = None) -> ExecutionResult:
+        return self.result
+
+
 class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
     shared: SharedAnswers | None = None
 
     def build_per_event_executor(self, payload: Any) -> FastLeafExecutor:
-        executor = cast(FastLeafExecutor, super().build_per_event_executor(payload))
         answers = getattr(payload, "shared_answers", None)
-        executor.shared = answers if isinstance(answers, SharedAnswers) else None
+        shared = answers if isinstance(answers, SharedAnswers) else None
+        if shared is not None:
+            known = shared.get(self.operation, repr(self.variable_values.coerced))
+            if known is not None:
+                # Answered already: no per-event copy of this executor is needed.
+                return cast(FastLeafExecutor, _Answered(known))
+        executor = cast(FastLeafExecutor, super().build_per_event_executor(payload))
+        executor.shared = shared
         return executor
 
     def execute_operation(

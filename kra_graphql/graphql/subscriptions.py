@@ -39,7 +39,9 @@ class Subscription:
             done = snapshot.is_terminal
             while not done:
                 try:
-                    event = await asyncio.wait_for(subscriber.next(), RESYNC_AFTER_S)
+                    # asyncio.timeout, not wait_for: no task per event.
+                    async with asyncio.timeout(RESYNC_AFTER_S):
+                        event = await subscriber.next()
                 except TimeoutError:
                     row = await _load(ctx.runtime, job_id)
                     if row is None or row.event_sequence <= last:

@@ -1,9 +1,9 @@
 """One Redis listener per API process, fanned out to bounded per-subscriber queues.
 
 Each event is decoded once and the same object is handed to every subscriber. A
-PROGRESS event replaces an unread PROGRESS of the same job at the end of a subscriber's
-queue (the latest state is what a progress bar needs), so a slow subscriber skips
-intermediate progress instead of falling behind. When a queue is full anyway, other
+PROGRESS event replaces an unread PROGRESS of the same job and step at the end of a
+subscriber's queue (the latest state is what a progress bar needs), so a slow subscriber
+skips intermediate progress instead of falling behind. When a queue is full anyway, other
 non-status events coalesce too; STATUS events are never dropped, so every subscriber
 sees the terminal status.
 """
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 
@@ -27,11 +29,20 @@ RECONNECT_DELAY_S = 1.0
 
 
 class Subscriber:
-    def __init__(self, match: Match, limit: int) -> None:
+    """One subscription's queue. Unread progress of a job is replaced by its newest, and a
+    progress event waits until `progress_interval_s` after the previous one delivered to
+    this subscriber (still replaced meanwhile): a progress bar gains nothing from more,
+    and every message costs the API a send per subscriber. A new current step, status
+    and log events are never held, and a progress event queued before one goes at once."""
+
+    def __init__(self, match: Match, limit: int, progress_interval_s: float = 0.0) -> None:
         self.match = match
         self.limit = limit
+        self.progress_interval_s = progress_interval_s
         self._pending: deque[JobEvent] = deque()
         self._ready = asyncio.Event()
+        self._last_progress = -math.inf
+        self._last_step: str | None = None
         self.coalesced = 0
 
     def offer(self, event: JobEvent) -> None:
@@ -39,8 +50,13 @@ class Subscriber:
             return
         if event.type is JobEventType.PROGRESS and self._pending:
             tail = self._pending[-1]
-            if tail.type is JobEventType.PROGRESS and tail.job_id == event.job_id:
-                # The subscriber has not read the last progress yet: only the newest counts.
+            if (
+                tail.type is JobEventType.PROGRESS
+                and tail.job_id == event.job_id
+                and tail.current_step == event.current_step
+            ):
+                # The subscriber has not read the last progress yet: only the newest counts
+                # (a new step is kept: it tells what the job went through).
                 self._pending[-1] = event
                 self.coalesced += 1
                 return
@@ -75,17 +91,39 @@ class Subscriber:
         return len(self._pending)
 
     async def next(self) -> JobEvent:
-        while not self._pending:
+        while True:
+            while not self._pending:
+                self._ready.clear()
+                await self._ready.wait()
+            head = self._pending[0]
+            if head.type is not JobEventType.PROGRESS:
+                return self._pending.popleft()
+            hold = self._last_progress + self.progress_interval_s - time.monotonic()
+            if hold <= 0 or len(self._pending) > 1 or head.current_step != self._last_step:
+                self._last_progress = time.monotonic()
+                self._last_step = head.current_step
+                return self._pending.popleft()
+            # Only a progress event is queued and it is too early: wait for the interval
+            # to pass or for another event to arrive behind it.
             self._ready.clear()
-            await self._ready.wait()
-        return self._pending.popleft()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(hold):
+                    await self._ready.wait()
 
 
 class JobEventHub:
-    def __init__(self, redis: Redis, prefix: str, *, queue_limit: int = 64) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str,
+        *,
+        queue_limit: int = 64,
+        progress_interval_s: float = 0.0,
+    ) -> None:
         self._redis = redis
         self._channel = events_channel(prefix)
         self._queue_limit = queue_limit
+        self._progress_interval_s = progress_interval_s
         self._subscribers: set[Subscriber] = set()
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
@@ -97,7 +135,7 @@ class JobEventHub:
     @contextlib.asynccontextmanager
     async def subscribe(self, match: Match) -> AsyncIterator[Subscriber]:
         """Events published from the moment this returns are delivered to the subscriber."""
-        subscriber = Subscriber(match, self._queue_limit)
+        subscriber = Subscriber(match, self._queue_limit, self._progress_interval_s)
         self._subscribers.add(subscriber)
         if self._listener is None or self._listener.done():
             self._listening.clear()
