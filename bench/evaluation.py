@@ -66,7 +66,7 @@ async def evaluate(
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--iterations", type=int, default=40)
     parser.add_argument("--llm-races", type=int, default=48)
     args = parser.parse_args()
 
