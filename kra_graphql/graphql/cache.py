@@ -131,14 +131,14 @@ class CachedView:
         body = await _read_body(receive)
         key = cache.key(body, scope)
         if key is None:
-            await self.view(scope, _replay(body), send)
+            await self.view(scope, replay_body(body), send)
             return
         try:
             version = await cache.runtime.data_version()
         except (RedisError, OSError) as error:
             # Without the data version no answer can be trusted: answer fresh.
             log.warning("response_cache.unavailable", error=type(error).__name__)
-            await self.view(scope, _replay(body), send)
+            await self.view(scope, replay_body(body), send)
             return
         cached = cache.get(key, version)
         if cached is not None:
@@ -148,7 +148,7 @@ class CachedView:
         def store(answer: bytes) -> None:
             cache.put(key, version, answer)
 
-        await self.view(scope, _replay(body), capture_answer(send, store))
+        await self.view(scope, replay_body(body), capture_answer(send, store))
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -160,7 +160,8 @@ async def _read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-def _replay(body: bytes) -> Receive:
+def replay_body(body: bytes) -> Receive:
+    """A `receive` that hands over a body already read, once, as the only request message."""
     sent = False
 
     async def receive() -> Message:

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs
 
 import orjson
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kra_graphql.access.control import AccessControl
 from kra_graphql.access.keys import Principal
@@ -30,6 +30,7 @@ from kra_graphql.graphql.auth import (
     authorize,
     key_from_headers,
 )
+from kra_graphql.graphql.cache import replay_body
 from kra_graphql.graphql.observe import record_operation
 from kra_graphql.logging import get_logger
 
@@ -128,7 +129,7 @@ class GuardedGraphQL:
             return
         state: dict[str, Any] = scope.setdefault("state", {})
         state["principal"] = principal
-        await self.inner(scope, _replay(body), send)
+        await self.inner(scope, replay_body(body), send)
         if operation is not None and not state.get("executed"):
             # Answered without execution: from the response cache.
             record_operation(
@@ -188,19 +189,6 @@ async def _read_body(receive: Receive, headers: Headers, limit: int) -> bytes | 
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-def _replay(body: bytes) -> Receive:
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return receive
 
 
 class InternalError(AppError):
