@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlmodel import col
 
-from kra_graphql.db import utcnow
+from kra_graphql.db import table_of, utcnow
 from kra_graphql.errors import BadUserInput, NotFound
 from kra_graphql.jobs.events import JobEventType
 from kra_graphql.jobs.models import TERMINAL_STATUSES, Job, JobKind, JobStatus
@@ -42,10 +42,12 @@ async def submit_job(
 
 async def _create(runtime: Runtime, queue: JobQueue, jobs: Sequence[Job]) -> None:
     """Commit the rows, then enqueue them: a worker can never see a job that does not exist.
-    The rows go in as one multi-row INSERT, atomic on its own."""
+    The rows go in as one INSERT of many rows, atomic on its own (Core, not the ORM's
+    unit of work: a fraction of the cost for rows that are only ever inserted here)."""
+    table = table_of(Job)
+    rows = [{column.key: getattr(job, column.key) for column in table.columns} for job in jobs]
     async with runtime.autocommit() as session:
-        session.add_all(jobs)
-        await session.commit()
+        await session.execute(insert(table), rows)
     try:
         await queue.enqueue_new([job.id for job in jobs])
     except Exception as error:
