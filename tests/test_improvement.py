@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlmodel import col
 
 from kra_graphql.jobs.models import JobKind, JobStatus
 from kra_graphql.jobs.queue import JobQueue
 from kra_graphql.jobs.service import retry_job
-from kra_graphql.prediction.improvement import ImproveParams
+from kra_graphql.prediction.improvement import ImproveParams, _next_patch, _store_candidate
 from kra_graphql.prediction.models import Prompt
+from kra_graphql.prediction.service import get_prompt
+from kra_graphql.prediction.tuners import Candidate
 from kra_graphql.races.dates import parse_race_date
 from kra_graphql.runtime import Runtime
 from tests.jobs_support import result_of, run_to_end, wait_job
@@ -86,3 +89,35 @@ async def test_running_the_job_again_adds_no_prompt(
     assert rerun.status == JobStatus.COMPLETED
     assert [c.id for c in await candidates_of(runtime, job.id)] == before
     assert result_of(rerun)["championId"] == result_of(job)["championId"]
+
+
+async def test_concurrent_candidates_of_one_prompt_get_distinct_versions(
+    runtime: Runtime,
+) -> None:
+    """Two improvements of one prompt store a candidate at once, both for the same next
+    version: the second moves to the version after instead of failing its job."""
+    base = await get_prompt(runtime, "base-prompt-v1.0")
+    patch = await _next_patch(runtime, base)
+    candidate = Candidate(text=base.text, parameters=dict(base.parameters))
+    stored = await asyncio.gather(
+        *(
+            _store_candidate(runtime, base, base, patch, candidate, {"job": job, "iteration": 1})
+            for job in ("job_concurrent_a", "job_concurrent_b")
+        )
+    )
+    try:
+        versions = sorted(prompt.version for prompt in stored)
+        assert versions == [f"v1.0.{patch}", f"v1.0.{patch + 1}"]
+        async with runtime.sessions() as session:
+            found = (
+                await session.scalars(
+                    select(Prompt).where(col(Prompt.id).in_([p.id for p in stored]))
+                )
+            ).all()
+        assert {p.parameters["improvement"]["job"] for p in found} == {
+            "job_concurrent_a",
+            "job_concurrent_b",
+        }
+    finally:
+        async with runtime.write() as session:
+            await session.execute(delete(Prompt).where(col(Prompt.id).in_([p.id for p in stored])))

@@ -18,6 +18,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from kra_graphql.errors import BadUserInput
@@ -50,6 +51,9 @@ from kra_graphql.runtime import Runtime
 MAX_ITERATIONS = 100
 MAX_SAMPLE = 5000
 IMPROVABLE = (PredictorKind.FORM, PredictorKind.LLM)
+
+# Versions tried when concurrent improvements of one prompt race for the next number.
+VERSION_ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +229,7 @@ class _Search:
         stored = await _store_candidate(
             self.runtime, self.base, champion, self.next_patch, candidate, record
         )
-        self.next_patch += 1
+        self.next_patch = int(stored.version.rsplit(".", 1)[1]) + 1
         return Outcome(reason=reason, promoted=promoted, prompt=stored, later=later)
 
 
@@ -372,16 +376,23 @@ async def _store_candidate(
     candidate: Candidate,
     record: dict[str, Any],
 ) -> Prompt:
-    version = f"{_version_root(base.version)}.{patch}"
-    prompt = Prompt(
-        id=f"{base.name}-{version}",
-        name=base.name,
-        version=version,
-        text=candidate.text,
-        predictor=base.predictor,
-        parameters={**candidate.parameters, "improvement": record},
-        parent_id=parent.id,
-    )
-    async with runtime.write() as session:
-        session.add(prompt)
-    return prompt
+    for _ in range(VERSION_ATTEMPTS):
+        version = f"{_version_root(base.version)}.{patch}"
+        prompt = Prompt(
+            id=f"{base.name}-{version}",
+            name=base.name,
+            version=version,
+            text=candidate.text,
+            predictor=base.predictor,
+            parameters={**candidate.parameters, "improvement": record},
+            parent_id=parent.id,
+        )
+        try:
+            async with runtime.write() as session:
+                session.add(prompt)
+        except IntegrityError:
+            # Another improvement of the same prompt took this version meanwhile.
+            patch = await _next_patch(runtime, base)
+            continue
+        return prompt
+    raise RuntimeError(f"no free version of {base.name} after {VERSION_ATTEMPTS} attempts")
