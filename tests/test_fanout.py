@@ -10,6 +10,8 @@ from typing import Any, cast
 import orjson
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy import delete
+from sqlmodel import col
 from strawberry.types import ExecutionResult
 
 from kra_graphql.config import Environment
@@ -20,6 +22,7 @@ from kra_graphql.graphql.schema import schema
 from kra_graphql.graphql.view import encode_message
 from kra_graphql.jobs.events import JobEventType, events_channel
 from kra_graphql.jobs.hub import JobEventHub
+from kra_graphql.jobs.models import Job, JobKind, JobLog, JobStatus
 from kra_graphql.runtime import Runtime
 from tests.test_hub import event
 
@@ -124,3 +127,34 @@ async def test_an_unexpected_error_in_a_subscription_is_masked_in_production(
     assert error.extensions["code"] == "INTERNAL_SERVER_ERROR"
     assert error.message == f"Internal server error (errorId {error.extensions['errorId']})"
     assert "Connect call failed" not in error.message
+
+
+async def test_each_event_reads_fresh_data_on_one_connection(
+    runtime: Runtime, hub: JobEventHub
+) -> None:
+    """Loaders cache rows for one execution: a log line written between two events of one
+    subscription shows in the second answer."""
+    job = Job(kind=JobKind.COLLECTION, status=JobStatus.PROCESSING, parameters={})
+    async with runtime.write() as session:
+        session.add(job)
+        await session.flush()
+        session.add(JobLog(job_id=job.id, level="INFO", message="first"))
+    query = 'subscription { jobProgress(id: "%s") { sequence job { logs { message } } } }'
+    stream = await _subscribe(runtime, hub, query % job.id)
+    try:
+        snapshot = await asyncio.wait_for(anext(stream), 10)
+        assert snapshot.data["jobProgress"]["job"]["logs"] == [{"message": "first"}]
+        async with runtime.write() as session:
+            session.add(JobLog(job_id=job.id, level="INFO", message="second"))
+        channel = events_channel(runtime.settings.redis_prefix + "fanout:")
+        await runtime.redis.publish(channel, event(1, JobEventType.LOG, job_id=job.id).encode())
+        logged = await asyncio.wait_for(anext(stream), 10)
+        assert logged.data["jobProgress"]["job"]["logs"] == [
+            {"message": "first"},
+            {"message": "second"},
+        ]
+    finally:
+        await stream.aclose()
+        async with runtime.write() as session:
+            await session.execute(delete(JobLog).where(col(JobLog.job_id) == job.id))
+            await session.execute(delete(Job).where(col(Job.id) == job.id))

@@ -35,6 +35,8 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
+from kra_graphql.graphql.context import Context
+
 
 class _Leaf(NamedTuple):
     attribute: str
@@ -128,6 +130,7 @@ class _Answered:
 
 class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
     shared: SharedAnswers | None = None
+    per_event = False  # answers one subscription event, with a context of its own
 
     def build_per_event_executor(self, payload: Any) -> FastLeafExecutor:
         answers = getattr(payload, "shared_answers", None)
@@ -139,31 +142,39 @@ class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
                 return cast(FastLeafExecutor, _Answered(known))
         executor = cast(FastLeafExecutor, super().build_per_event_executor(payload))
         executor.shared = shared
+        if isinstance(executor.context_value, Context):
+            executor.context_value = executor.context_value.for_event()
+            executor.per_event = True
         return executor
 
     def execute_operation(
         self, serially: bool | None = None
     ) -> AwaitableOrValue[ExecutionResult | ExperimentalIncrementalExecutionResults]:
-        shared = self.shared
-        if shared is None:
-            return super().execute_operation(serially)
+        shared, context = self.shared, self.context_value
         operation, variables = self.operation, repr(self.variable_values.coerced)
-        known = shared.get(operation, variables)
-        if known is not None:
-            return known
+        if shared is not None:
+            known = shared.get(operation, variables)
+            if known is not None:
+                return known
         result = super().execute_operation(serially)
         if not self.is_awaitable(result):
-            if isinstance(result, ExecutionResult):
+            if shared is not None and isinstance(result, ExecutionResult):
                 shared.put(operation, variables, result)
             return result
+        if shared is None and not self.per_event:
+            return result
 
-        async def remember() -> ExecutionResult | ExperimentalIncrementalExecutionResults:
-            done = await cast(Awaitable[ExecutionResult], result)
-            if isinstance(done, ExecutionResult):
+        async def finish() -> ExecutionResult | ExperimentalIncrementalExecutionResults:
+            try:
+                done = await cast(Awaitable[ExecutionResult], result)
+            finally:
+                if self.per_event and isinstance(context, Context):
+                    await context.close()  # the event's own session (see `for_event`)
+            if shared is not None and isinstance(done, ExecutionResult):
                 shared.put(operation, variables, done)
             return done
 
-        return remember()
+        return finish()
 
     def execute_fields(
         self,
