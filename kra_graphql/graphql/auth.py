@@ -2,13 +2,13 @@
 
 Scopes are decided per operation from its root fields, never per field: queries and
 subscriptions need `read`; each mutation needs the scope of its kind of work. The HTTP
-guard checks before the response cache and before execution; the `Authorize` extension
+guard checks before the response cache and before execution; `authorize_execution`
 checks again at execution, which is what covers operations sent over WebSocket.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -25,7 +25,7 @@ from graphql import (
     parse,
 )
 from starlette.websockets import WebSocket
-from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from kra_graphql.access.control import INVALID_KEY, KEY_REQUIRED
 from kra_graphql.access.keys import Principal, Scope
@@ -185,20 +185,15 @@ def key_from_connection_params(params: object) -> str | None:
     return None
 
 
-class Authorize(SchemaExtension):
-    """Checks scopes at execution; over WebSocket it also spends the caller's rate budget."""
-
-    async def on_execute(self) -> AsyncIterator[None]:
-        execution = self.execution_context
-        context = execution.context
-        if isinstance(context, Context) and execution.graphql_document is not None:
-            operation = analyze(execution.graphql_document, execution.operation_name)
-            error = authorize(context.principal, operation)
-            if error is not None:
-                raise error
-            if isinstance(context.request, WebSocket) and context.access is not None:
-                address = context.request.client.host if context.request.client else "unknown"
-                await context.access.spend(
-                    context.principal, address, mutation=operation.is_mutation
-                )
-        yield
+async def authorize_execution(execution: ExecutionContext) -> None:
+    """Checks scopes before execution; over WebSocket also spends the caller's rate budget
+    (over HTTP the guard spent it before the request got here)."""
+    context = execution.context
+    if isinstance(context, Context) and execution.graphql_document is not None:
+        operation = analyze(execution.graphql_document, execution.operation_name)
+        error = authorize(context.principal, operation)
+        if error is not None:
+            raise error
+        if isinstance(context.request, WebSocket) and context.access is not None:
+            address = context.request.client.host if context.request.client else "unknown"
+            await context.access.spend(context.principal, address, mutation=operation.is_mutation)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from uuid import uuid4
 
 from graphql import GraphQLError
-from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 
 from kra_graphql.errors import AppError, ErrorCode
 from kra_graphql.graphql.context import Context
@@ -51,25 +50,11 @@ def _rebuild(error: GraphQLError, message: str, extensions: dict[str, object]) -
     )
 
 
-class OperationLifecycle(SchemaExtension):
-    async def on_operation(self) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            context = self.execution_context.context
-            if isinstance(context, Context):
-                await context.close()
-            self._format_errors(self.execution_context.result)
-
-    def on_stream_result(self, result: object) -> Iterator[None]:
-        """Every result of a subscription, before it is sent: same codes, same masking."""
-        self._format_errors(result)
-        yield
-
-    def _format_errors(self, result: object) -> None:
-        errors = getattr(result, "errors", None)
-        if result is None or not errors:
-            return
-        context = self.execution_context.context
-        mask = context.runtime.settings.is_production if isinstance(context, Context) else True
-        result.errors = [format_error(error, mask=mask) for error in errors]  # type: ignore[attr-defined]
+def format_errors(execution: ExecutionContext, result: object) -> None:
+    """Codes for every error of a result; unexpected ones masked in production."""
+    errors = getattr(result, "errors", None)
+    if result is None or not errors:
+        return
+    context = execution.context
+    mask = context.runtime.settings.is_production if isinstance(context, Context) else True
+    result.errors = [format_error(error, mask=mask) for error in errors]  # type: ignore[attr-defined]

@@ -38,7 +38,8 @@ from graphql import (
     is_introspection_type,
 )
 from graphql.language import SKIP, VisitorAction
-from strawberry.extensions import ParserCache, SchemaExtension
+from strawberry.extensions import ParserCache
+from strawberry.types import ExecutionContext
 
 from kra_graphql.config import Settings
 from kra_graphql.errors import BadUserInput, ErrorCode
@@ -179,36 +180,30 @@ def validation_rules(limits: Limits) -> tuple[type[ASTValidationRule], ...]:
     return (shape,) if limits.introspection else (shape, NoIntrospection)
 
 
-class OperationLimits(SchemaExtension):
-    """Sets the token limit for parsing and adds the shape rules to validation.
+def prepare_limits(execution: ExecutionContext) -> None:
+    """Before parsing: the token limit, and the shape rules added to validation."""
+    context = execution.context
+    limits = Limits.of(context.runtime.settings) if isinstance(context, Context) else DEFAULT_LIMITS
+    # Strawberry types these options as max_tokens only; graphql-core takes them all.
+    cast(dict[str, Any], execution.parse_options).update(parse_limits(limits.max_tokens))
+    execution.validation_rules = execution.validation_rules + validation_rules(limits)
 
-    Listed after the extension that formats errors: this one's exit runs first and
-    marks a document over the token limit as such.
-    """
 
-    def on_operation(self) -> Iterator[None]:
-        execution = self.execution_context
-        context = execution.context
-        limits = DEFAULT_LIMITS
-        if isinstance(context, Context):
-            limits = Limits.of(context.runtime.settings)
-        # Strawberry types these options as max_tokens only; graphql-core takes them all.
-        cast(dict[str, Any], execution.parse_options).update(parse_limits(limits.max_tokens))
-        execution.validation_rules = execution.validation_rules + validation_rules(limits)
-        yield
-        result = execution.result
-        if result is not None and result.errors:
-            result.errors = [_tag_token_limit(error) for error in result.errors]
+def tag_token_limit_errors(execution: ExecutionContext) -> None:
+    """Marks a document over the token limit as such (before error codes are given)."""
+    result = execution.result
+    if result is not None and result.errors:
+        result.errors = [_tag_token_limit(error) for error in result.errors]
 
-    def on_execute(self) -> Iterator[None]:
-        execution = self.execution_context
-        if execution.graphql_document is not None and execution.query is not None:
-            literals = _literal_problem(execution.query, execution.graphql_document)
-            problem = literals or _value_problem(execution.variables or {}, "")
-            if problem is not None:
-                field, message = problem
-                raise BadUserInput(message, field=field)
-        yield
+
+def check_inputs(execution: ExecutionContext) -> None:
+    """Text inputs and variables within bounds, before anything runs."""
+    if execution.graphql_document is not None and execution.query is not None:
+        literals = _literal_problem(execution.query, execution.graphql_document)
+        problem = literals or _value_problem(execution.variables or {}, "")
+        if problem is not None:
+            field, message = problem
+            raise BadUserInput(message, field=field)
 
 
 def _tag_token_limit(error: GraphQLError) -> GraphQLError:

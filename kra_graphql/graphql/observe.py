@@ -1,21 +1,18 @@
 """One metric sample and one log line per operation: name, type, outcome, key name, duration.
 
-Recorded once per operation (never per field), by `ObserveOperation` for operations that
+Recorded once per operation (never per field), by `OperationPipeline` for operations that
 ran and by the HTTP guard for requests it refused or that the response cache answered.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Iterator
 from functools import lru_cache
 
 from graphql import OperationType
 from prometheus_client import Counter, Histogram
 from starlette.requests import Request
-from strawberry.extensions import SchemaExtension
-from strawberry.types.graphql import OperationType as StrawberryOperationType
+from strawberry.types import ExecutionContext
 
 from kra_graphql.access.keys import Principal
 from kra_graphql.errors import AppError, ErrorCode
@@ -23,7 +20,6 @@ from kra_graphql.graphql.auth import UNKNOWN, Operation, analyze
 from kra_graphql.graphql.context import Context
 from kra_graphql.logging import get_logger
 from kra_graphql.metrics import (
-    ACTIVE_SUBSCRIPTIONS,
     GRAPHQL_LATENCY,
     GRAPHQL_OPERATIONS,
     RESPONSE_CACHE_HITS,
@@ -69,43 +65,24 @@ def _samples(name: str, kind: str, outcome: str) -> tuple[Counter, Histogram]:
     )
 
 
-class ObserveOperation(SchemaExtension):
-    """Listed before the extension that formats errors, so it sees their final codes."""
+def mark_executed(context: object) -> None:
+    """Tells the HTTP guard that this request was executed, not served from the cache."""
+    if isinstance(context, Context) and isinstance(context.request, Request):
+        context.request.state.executed = True
 
-    async def on_operation(self) -> AsyncIterator[None]:
-        started = time.perf_counter()
-        self.streaming = False
-        context = self.execution_context.context
-        if isinstance(context, Context) and isinstance(context.request, Request):
-            # Tells the HTTP guard that this request was executed, not served from cache.
-            context.request.state.executed = True
-        failure: BaseException | None = None
-        try:
-            yield
-        except BaseException as error:
-            failure = error
-            raise
-        finally:
-            if self.streaming:
-                ACTIVE_SUBSCRIPTIONS.dec()
-            self._record(context, failure, time.perf_counter() - started)
 
-    def on_execute(self) -> Iterator[None]:
-        # For a subscription the operation lasts as long as the stream: count it open.
-        if self.execution_context.operation_type is StrawberryOperationType.SUBSCRIPTION:
-            self.streaming = True
-            ACTIVE_SUBSCRIPTIONS.inc()
-        yield
-
-    def _record(self, context: object, failure: BaseException | None, seconds: float) -> None:
-        execution = self.execution_context
-        document = execution.graphql_document
-        operation = analyze(document, execution.operation_name) if document else UNKNOWN
-        principal = context.principal if isinstance(context, Context) else None
-        record_operation(
-            operation, outcome=_outcome(execution.result, failure), principal=principal,
-            seconds=seconds,
-        )  # fmt: skip
+def record_execution(
+    execution: ExecutionContext, failure: BaseException | None, seconds: float
+) -> None:
+    """The metric sample and log line of an operation that ran, with its final codes."""
+    document = execution.graphql_document
+    operation = analyze(document, execution.operation_name) if document else UNKNOWN
+    context = execution.context
+    principal = context.principal if isinstance(context, Context) else None
+    record_operation(
+        operation, outcome=_outcome(execution.result, failure), principal=principal,
+        seconds=seconds,
+    )  # fmt: skip
 
 
 def _outcome(result: object, failure: BaseException | None) -> str:

@@ -9,16 +9,14 @@ from graphql import GraphQLError
 from strawberry.extensions import ValidationCache
 
 from kra_graphql.graphql import access_types
-from kra_graphql.graphql.auth import Authorize
 from kra_graphql.graphql.execution import FastLeafExecutor
-from kra_graphql.graphql.extensions import OperationLifecycle
 from kra_graphql.graphql.inputs import JobFilter, PeopleFilter, PredictionFilter, RaceFilter
 from kra_graphql.graphql.job_types import Job
-from kra_graphql.graphql.limits import CachedParser, OperationLimits
+from kra_graphql.graphql.limits import CachedParser
 from kra_graphql.graphql.mutations import Mutation
 from kra_graphql.graphql.node import resolve_node
-from kra_graphql.graphql.observe import ObserveOperation
 from kra_graphql.graphql.pagination import Connection, to_connection
+from kra_graphql.graphql.pipeline import OperationPipeline
 from kra_graphql.graphql.subscriptions import Subscription
 from kra_graphql.graphql.types import (
     CollectionStatus,
@@ -227,7 +225,7 @@ async def _people(
 
 class Schema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: object = None) -> None:
-        """Logging happens in OperationLifecycle, once, with an errorId for unexpected errors."""
+        """Logging happens in OperationPipeline, once, with an errorId for unexpected errors."""
 
 
 schema = Schema(
@@ -236,13 +234,8 @@ schema = Schema(
     subscription=Subscription,
     types=[Node, Entry, Horse, Jockey, Trainer],
     execution_context_class=FastLeafExecutor,
-    # Order matters: ObserveOperation sees errors after OperationLifecycle has given them
-    # their codes, which comes after OperationLimits has marked token-limit errors.
     extensions=[
-        ObserveOperation,
-        OperationLifecycle,
-        Authorize,
-        OperationLimits,
+        OperationPipeline,
         lambda: CachedParser(maxsize=DOCUMENT_CACHE_SIZE),
         lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
     ],
