@@ -257,6 +257,18 @@ async def test_production_turns_introspection_off(locked_down_api: str, api_url:
     assert typename.json() == {"data": {"__typename": "Query"}}
 
 
+async def test_without_introspection_errors_suggest_no_schema_names(
+    locked_down_api: str, api_url: str
+) -> None:
+    document = "{ racez(first: 1) { totalCount } }"
+    hidden = (await post(locked_down_api, document, key=API_KEY)).json()["errors"][0]
+    told = (await post(api_url, document, key=API_KEY)).json()["errors"][0]
+    assert "Did you mean" in told["message"]
+    assert "races" in told["message"]
+    assert hidden["message"] == "Cannot query field 'racez' on type 'Query'."
+    assert hidden["extensions"]["code"] == "BAD_USER_INPUT"
+
+
 async def test_cors_allows_only_listed_origins(locked_down_api: str) -> None:
     preflight = {
         "Access-Control-Request-Method": "POST",

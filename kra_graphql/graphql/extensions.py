@@ -1,7 +1,8 @@
-"""Per-operation extensions (never per field): error codes, masking, session clean-up."""
+"""Error codes from the fixed set for every result, and what a caller must not see."""
 
 from __future__ import annotations
 
+import re
 from uuid import uuid4
 
 from graphql import GraphQLError
@@ -14,7 +15,13 @@ from kra_graphql.logging import get_logger
 log = get_logger(__name__)
 
 
-def format_error(error: GraphQLError, *, mask: bool) -> GraphQLError:
+# graphql-core's hints at other names in the schema ("Did you mean 'name'?").
+_SUGGESTION = re.compile(r" Did you mean [^?]*\?")
+
+
+def format_error(
+    error: GraphQLError, *, mask: bool, hide_suggestions: bool = False
+) -> GraphQLError:
     """Give every error a code from the fixed set; hide what the caller must not see."""
     original = error.original_error
     if isinstance(original, AppError):
@@ -24,7 +31,9 @@ def format_error(error: GraphQLError, *, mask: bool) -> GraphQLError:
         # unknown enum value in the variables): what the caller sent is what is wrong.
         extensions = dict(error.extensions or {})
         extensions.setdefault("code", ErrorCode.BAD_USER_INPUT.value)
-        return _rebuild(error, error.message, extensions)
+        # With introspection off, names of the schema are not to be told either.
+        message = _SUGGESTION.sub("", error.message) if hide_suggestions else error.message
+        return _rebuild(error, message, extensions)
     error_id = uuid4().hex[:16]
     log.error(
         "graphql.unexpected_error",
@@ -56,5 +65,9 @@ def format_errors(execution: ExecutionContext, result: object) -> None:
     if result is None or not errors:
         return
     context = execution.context
-    mask = context.runtime.settings.is_production if isinstance(context, Context) else True
-    result.errors = [format_error(error, mask=mask) for error in errors]  # type: ignore[attr-defined]
+    settings = context.runtime.settings if isinstance(context, Context) else None
+    mask = settings.is_production if settings else True
+    hide = not settings.introspection_enabled if settings else True
+    result.errors = [  # type: ignore[attr-defined]
+        format_error(error, mask=mask, hide_suggestions=hide) for error in errors
+    ]
