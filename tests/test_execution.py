@@ -152,3 +152,32 @@ async def test_entries_carry_their_own_people_and_none_where_there_is_none(
         assert entry["trainer"] == {"trainerNo": f"R{suffix}"}
         if entry["gateNumber"] != 1:
             assert entry["jockey"] == {"jockeyNo": f"J{suffix}"}
+
+
+async def test_entries_reached_one_by_one_load_their_people_when_asked(
+    runtime: Runtime, seeded: Seeded
+) -> None:
+    """Through a horse's history and through node(id) the people are loaded only on
+    demand, and are the entry's own."""
+    horse = seeded.horses[0]
+    suffix = horse.horse_no.removeprefix("T")
+    history = orjson.loads(
+        await _answer(
+            runtime,
+            '{ horse(horseNo: "' + horse.horse_no + '") { entries(first: 5) { edges { node '
+            "{ id horse { horseNo } jockey { jockeyNo } trainer { trainerNo } } } } } }",
+        )
+    )["data"]["horse"]["entries"]["edges"]
+    assert len(history) == 1
+    entry = history[0]["node"]
+    assert entry["horse"] == {"horseNo": horse.horse_no}
+    assert entry["jockey"] == {"jockeyNo": f"J{suffix}"}
+    assert entry["trainer"] == {"trainerNo": f"R{suffix}"}
+    node = orjson.loads(
+        await _answer(
+            runtime,
+            '{ node(id: "' + entry["id"] + '") { ... on Entry { horse { name } '
+            "trainer { trainerNo } } } }",
+        )
+    )["data"]["node"]
+    assert node == {"horse": {"name": horse.name}, "trainer": {"trainerNo": f"R{suffix}"}}

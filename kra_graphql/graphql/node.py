@@ -61,4 +61,4 @@ async def _entry(info: Info, rest: str) -> Entry | None:
     found: EntryRow | None = next(
         (row.entry for row in rows if row.entry.gate_number == int(gate)), None
     )
-    return Entry.from_model(found) if found else None
+    return Entry.from_model(found, info.context.loaders) if found else None

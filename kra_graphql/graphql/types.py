@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 import strawberry
-from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
 from kra_graphql.graphql import ids
 from kra_graphql.graphql.context import Context
+from kra_graphql.graphql.loaders import Loaders
 from kra_graphql.graphql.pagination import Connection, to_connection
 from kra_graphql.graphql.selection import subfield_names
 from kra_graphql.pagination import check_page_size
@@ -96,7 +96,8 @@ async def _history(
     info: Info, kind: PersonKind, number: str, first: int, after: str | None
 ) -> Connection[Entry]:
     page = await info.context.loaders.history[kind].load((number, check_page_size(first), after))
-    return to_connection(page, Entry.from_model)
+    loaders = info.context.loaders
+    return to_connection(page, lambda row: Entry.from_model(row, loaders))
 
 
 @strawberry.type
@@ -220,13 +221,38 @@ class KnownPeople:
 
 
 PEOPLE_FIELDS = frozenset(("horse", "jockey", "trainer"))
+NOBODY = KnownPeople(frozenset())
 
 
-async def _person(
-    loader: DataLoader[str, R | None], key: str, convert: Callable[[R], T]
-) -> T | None:
-    row = await loader.load(key)
-    return convert(row) if row is not None else None
+class Later(Generic[T]):
+    """A value loaded only when awaited. The executor awaits what it finds in a field, so
+    a field the query does not ask for costs this small object instead of a load."""
+
+    __slots__ = ("_args", "_load")
+
+    def __init__(self, load: Callable[..., Awaitable[T]], *args: Any) -> None:
+        self._load = load
+        self._args = args
+
+    def __await__(self) -> Generator[Any, None, T]:
+        return self._load(*self._args).__await__()
+
+
+async def _horse_of(loaders: Loaders, horse_no: str) -> Horse:
+    row = await loaders.horse.load(horse_no)
+    if row is None:  # the foreign key makes this unreachable short of corruption
+        raise LookupError(f"horse {horse_no} of an entry is missing")
+    return Horse.from_model(row)
+
+
+async def _jockey_of(loaders: Loaders, jockey_no: str) -> Jockey | None:
+    row = await loaders.jockey.load(jockey_no)
+    return Jockey.from_model(row) if row is not None else None
+
+
+async def _trainer_of(loaders: Loaders, trainer_no: str) -> Trainer | None:
+    row = await loaders.trainer.load(trainer_no)
+    return Trainer.from_model(row) if row is not None else None
 
 
 async def race_entries(info: Info, race_id: str, *, placed: bool = False) -> list[Entry]:
@@ -240,7 +266,7 @@ async def race_entries(info: Info, race_id: str, *, placed: bool = False) -> lis
             key=lambda row: (row.entry.finish_position, row.entry.gate_number),
         )
     if not kinds:
-        return [Entry.from_model(row.entry) for row in rows]
+        return [Entry.from_model(row.entry, info.context.loaders) for row in rows]
     # Convert each person once per request: a jockey rides in most races of a day.
     memo = info.context.loaders.converted
 
@@ -255,6 +281,7 @@ async def race_entries(info: Info, race_id: str, *, placed: bool = False) -> lis
     return [
         Entry.from_model(
             row.entry,
+            info.context.loaders,
             KnownPeople(
                 kinds,
                 once(Horse.from_model, row.horse, row.entry.horse_no),
@@ -289,7 +316,6 @@ class Entry(Node):
     horse_no: strawberry.Private[str]
     jockey_no: strawberry.Private[str | None]
     trainer_no: strawberry.Private[str | None]
-    known: strawberry.Private[KnownPeople | None] = None
 
     @strawberry.field
     async def race(self, info: Info) -> Race:
@@ -298,38 +324,15 @@ class Entry(Node):
             raise LookupError(f"race {self.race_id} of entry {self.id} is missing")
         return Race.from_model(row)
 
-    # Synchronous when the resolver that listed the entries loaded their people (the
-    # common case): an awaitable per entry would cost more than the rest of the entry.
-    @strawberry.field(graphql_type=Horse)
-    def horse(self, info: Info) -> Horse | Awaitable[Horse]:
-        if self.known is not None and self.known.horse is not None:
-            return self.known.horse
-        return self._load_horse(info)
-
-    @strawberry.field(graphql_type=Jockey | None)
-    def jockey(self, info: Info) -> Jockey | Awaitable[Jockey | None] | None:
-        if self.jockey_no is None:
-            return None
-        if self.known is not None and "jockey" in self.known.kinds:
-            return self.known.jockey
-        return _person(info.context.loaders.jockey, self.jockey_no, Jockey.from_model)
-
-    @strawberry.field(graphql_type=Trainer | None)
-    def trainer(self, info: Info) -> Trainer | Awaitable[Trainer | None] | None:
-        if self.trainer_no is None:
-            return None
-        if self.known is not None and "trainer" in self.known.kinds:
-            return self.known.trainer
-        return _person(info.context.loaders.trainer, self.trainer_no, Trainer.from_model)
-
-    async def _load_horse(self, info: Info) -> Horse:
-        row = await info.context.loaders.horse.load(self.horse_no)
-        if row is None:  # the foreign key makes this unreachable short of corruption
-            raise LookupError(f"horse {self.horse_no} of entry {self.id} is missing")
-        return Horse.from_model(row)
+    # Plain values, no resolvers: the person itself when the resolver that listed the
+    # entries loaded it (the common case), otherwise a load that runs only if the query
+    # asks for the field. A resolver per entry and person would cost more than the rest.
+    horse: Horse | Later[Horse] = strawberry.field(graphql_type=Horse)
+    jockey: Jockey | Later[Jockey | None] | None = strawberry.field(graphql_type=Jockey | None)
+    trainer: Trainer | Later[Trainer | None] | None = strawberry.field(graphql_type=Trainer | None)
 
     @classmethod
-    def from_model(cls, row: models.Entry, known: KnownPeople | None = None) -> Entry:
+    def from_model(cls, row: models.Entry, loaders: Loaders, known: KnownPeople = NOBODY) -> Entry:
         return cls(
             id=strawberry.ID(ids.entry_id(row.race_id, row.gate_number)),
             gate_number=row.gate_number,
@@ -351,7 +354,19 @@ class Entry(Node):
             horse_no=row.horse_no,
             jockey_no=row.jockey_no,
             trainer_no=row.trainer_no,
-            known=known,
+            horse=known.horse
+            if known.horse is not None
+            else Later(_horse_of, loaders, row.horse_no),
+            jockey=None
+            if row.jockey_no is None
+            else known.jockey
+            if "jockey" in known.kinds
+            else Later(_jockey_of, loaders, row.jockey_no),
+            trainer=None
+            if row.trainer_no is None
+            else known.trainer
+            if "trainer" in known.kinds
+            else Later(_trainer_of, loaders, row.trainer_no),
         )
 
 
