@@ -25,11 +25,12 @@ from graphql import (
     GraphQLField,
     GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLOutputType,
     GraphQLScalarType,
     Undefined,
 )
 from graphql.execution import ExperimentalIncrementalExecutionResults
-from graphql.execution.collect_fields import GroupedFieldSet
+from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.pyutils import AwaitableOrValue, Path, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
@@ -38,16 +39,20 @@ from strawberry.types.field import StrawberryField
 from kra_graphql.graphql.context import Context
 
 
-class _Leaf(NamedTuple):
+class _Plain(NamedTuple):
+    """A field Strawberry resolves with a bare getattr, and what its value needs."""
+
     attribute: str
-    coerce: Callable[[Any], Any]
     nullable: bool
+    field_type: GraphQLOutputType  # for errors, reported as the stock path would
+    coerce: Callable[[Any], Any] | None  # a scalar or enum: its output coercion
+    object_type: GraphQLObjectType | None  # an object: the type whose fields come next
 
 
-_leaves_by_type: dict[GraphQLObjectType, dict[str, _Leaf]] = {}
+_plain_by_type: dict[GraphQLObjectType, dict[str, _Plain]] = {}
 
 
-def _leaf(field: GraphQLField) -> _Leaf | None:
+def _plain(field: GraphQLField) -> _Plain | None:
     definition = field.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
     if not isinstance(definition, StrawberryField) or not definition.is_basic_field:
         return None
@@ -56,21 +61,23 @@ def _leaf(field: GraphQLField) -> _Leaf | None:
     field_type = field.type
     nullable = not isinstance(field_type, GraphQLNonNull)
     named = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
-    if not isinstance(named, GraphQLScalarType | GraphQLEnumType):
-        return None
-    return _Leaf(definition.python_name, named.coerce_output_value, nullable)
+    if isinstance(named, GraphQLScalarType | GraphQLEnumType):
+        return _Plain(definition.python_name, nullable, field_type, named.coerce_output_value, None)
+    if isinstance(named, GraphQLObjectType):
+        return _Plain(definition.python_name, nullable, field_type, None, named)
+    return None
 
 
-def leaves_of(parent_type: GraphQLObjectType) -> dict[str, _Leaf]:
-    leaves = _leaves_by_type.get(parent_type)
-    if leaves is None:
-        leaves = {}
+def plain_fields_of(parent_type: GraphQLObjectType) -> dict[str, _Plain]:
+    plain = _plain_by_type.get(parent_type)
+    if plain is None:
+        plain = {}
         for name, field in parent_type.fields.items():
-            leaf = _leaf(field)
-            if leaf is not None:
-                leaves[name] = leaf
-        _leaves_by_type[parent_type] = leaves
-    return leaves
+            found = _plain(field)
+            if found is not None:
+                plain[name] = found
+        _plain_by_type[parent_type] = plain
+    return plain
 
 
 _MISSING = object()
@@ -185,27 +192,40 @@ class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
         position_context: Any,
     ) -> AwaitableOrValue[dict[str, Any]]:
         middleware = self.middleware_manager
-        # Field middleware must see every field, leaves included.
-        leaves = leaves_of(parent_type) if not (middleware and middleware.middlewares) else {}
+        # Field middleware must see every field, plain ones included.
+        plain = plain_fields_of(parent_type) if not (middleware and middleware.middlewares) else {}
         results: dict[str, Any] = {}
         is_awaitable = self.is_awaitable
         awaitable_fields: list[str] = []
         try:
             for response_name, field_details_list in grouped_field_set.items():
-                leaf = leaves.get(field_details_list[0].node.name.value)
-                if leaf is not None:
-                    value = getattr(source_value, leaf.attribute, _MISSING)
+                field = plain.get(field_details_list[0].node.name.value)
+                if field is not None:
+                    value = getattr(source_value, field.attribute, _MISSING)
                     if value is None:
-                        if leaf.nullable:
+                        if field.nullable:
                             results[response_name] = None
                             continue
                     elif value is not _MISSING and value is not Undefined:
-                        try:
-                            coerced = leaf.coerce(value)
-                        except Exception:  # the stock path below reports it
-                            coerced = None
-                        if coerced is not None and coerced is not Undefined:
-                            results[response_name] = coerced
+                        if field.coerce is not None:
+                            try:
+                                coerced = field.coerce(value)
+                            except Exception:  # the stock path below reports it
+                                coerced = None
+                            if coerced is not None and coerced is not Undefined:
+                                results[response_name] = coerced
+                                continue
+                        elif not is_awaitable(value) and _is_type_of(field.object_type, value):
+                            completed = self._complete_object(
+                                field,
+                                field_details_list,
+                                Path(path, response_name, parent_type.name),
+                                value,
+                                position_context,
+                            )
+                            results[response_name] = completed
+                            if is_awaitable(completed):
+                                awaitable_fields.append(response_name)
                             continue
                 result = self.execute_field(
                     parent_type,
@@ -225,6 +245,41 @@ class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
         if not awaitable_fields:
             return results
         return _gather(results, awaitable_fields)
+
+    def _complete_object(
+        self,
+        field: _Plain,
+        field_details_list: FieldDetailsList,
+        path: Path,
+        value: Any,
+        position_context: Any,
+    ) -> AwaitableOrValue[dict[str, Any] | None]:
+        """The object's own fields, with errors handled as `execute_field` handles them."""
+        assert field.object_type is not None
+        try:
+            completed = self.collect_and_execute_subfields(
+                field.object_type, field_details_list, path, value, position_context
+            )
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, field.field_type, field_details_list, path)
+            return None
+        if not self.is_awaitable(completed):
+            return completed
+
+        async def guarded() -> dict[str, Any] | None:
+            try:
+                return await cast(Awaitable[dict[str, Any]], completed)
+            except Exception as raw_error:
+                self.handle_field_error(raw_error, field.field_type, field_details_list, path)
+                return None
+
+        return guarded()
+
+
+def _is_type_of(object_type: GraphQLObjectType | None, value: Any) -> bool:
+    check = object_type.is_type_of if object_type is not None else None
+    # Strawberry's check reads the value only; anything else goes the stock way.
+    return check is None or check(value, cast(Any, None)) is True
 
 
 async def _gather(results: dict[str, Any], awaitable_fields: list[str]) -> dict[str, Any]:
