@@ -1,13 +1,14 @@
-"""Executing plain scalar fields without graphql-core's per-field machinery.
+"""Executing plain fields without graphql-core's per-field machinery.
 
 Most fields of a big answer are leaves read straight off an attribute (`gateNumber`,
 `name`, `winOdds`). graphql-core resolves each through a resolver, a `GraphQLResolveInfo`,
 a `Path`, argument coercion and `complete_value`: about 4 µs a field, most of a large
 query's CPU. For fields that Strawberry itself resolves with a bare `getattr` (no
-resolver, no field extension) and whose type is a scalar or enum, this executor reads
-the attribute and coerces it the way `complete_leaf_value` would. Anything unusual — a
-missing attribute, a null in a non-null field, a value that does not coerce — goes
-down graphql-core's own path, so errors and their locations stay exactly as before.
+resolver, no field extension), this executor reads the attribute and, for a scalar or
+enum, coerces it the way `complete_leaf_value` would; for an object it goes straight on
+to the object's own fields. Anything unusual (an awaitable, a missing attribute, a null
+in a non-null field, a value that does not coerce) goes down graphql-core's own path,
+so errors and their locations stay exactly as before.
 It depends on graphql-core's executor internals (`execute_fields`): graphql-core is
 pinned to a minor version, and a test compares this executor's answers byte for byte
 with the stock executor's.

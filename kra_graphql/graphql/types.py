@@ -255,6 +255,22 @@ async def _trainer_of(loaders: Loaders, trainer_no: str) -> Trainer | None:
     return Trainer.from_model(row) if row is not None else None
 
 
+def _person(
+    kind: str,
+    found: T | None,
+    known: KnownPeople,
+    key: str | None,
+    load: Callable[[Loaders, str], Awaitable[T | None]],
+    loaders: Loaders,
+) -> T | Later[T | None] | None:
+    """An entry's optional person: none, the one already loaded, or a load on demand."""
+    if key is None:
+        return None
+    if kind in known.kinds:
+        return found
+    return Later(load, loaders, key)
+
+
 async def race_entries(info: Info, race_id: str, *, placed: bool = False) -> list[Entry]:
     """A race's entries by gate (or the placed ones in finishing order), each with the
     people the query asks for: one query for all races resolved alongside."""
@@ -313,9 +329,6 @@ class Entry(Node):
         description="The raw non-finishing code (90 and above) when the runner was not placed."
     )
     race_id: strawberry.Private[str]
-    horse_no: strawberry.Private[str]
-    jockey_no: strawberry.Private[str | None]
-    trainer_no: strawberry.Private[str | None]
 
     @strawberry.field
     async def race(self, info: Info) -> Race:
@@ -351,22 +364,11 @@ class Entry(Node):
             margin=row.margin,
             finish_code=row.finish_code,
             race_id=row.race_id,
-            horse_no=row.horse_no,
-            jockey_no=row.jockey_no,
-            trainer_no=row.trainer_no,
             horse=known.horse
             if known.horse is not None
             else Later(_horse_of, loaders, row.horse_no),
-            jockey=None
-            if row.jockey_no is None
-            else known.jockey
-            if "jockey" in known.kinds
-            else Later(_jockey_of, loaders, row.jockey_no),
-            trainer=None
-            if row.trainer_no is None
-            else known.trainer
-            if "trainer" in known.kinds
-            else Later(_trainer_of, loaders, row.trainer_no),
+            jockey=_person("jockey", known.jockey, known, row.jockey_no, _jockey_of, loaders),
+            trainer=_person("trainer", known.trainer, known, row.trainer_no, _trainer_of, loaders),
         )
 
 
