@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from kra_graphql.graphql import execution
 from kra_graphql.graphql.context import ApiServices, Context
 from kra_graphql.graphql.execution import FastLeafExecutor
 from kra_graphql.graphql.schema import schema
@@ -181,3 +182,55 @@ async def test_entries_reached_one_by_one_load_their_people_when_asked(
         )
     )["data"]["node"]
     assert node == {"horse": {"name": horse.name}, "trainer": {"trainerNo": f"R{suffix}"}}
+
+
+async def test_a_null_in_a_non_null_leaf_of_a_planned_entry_is_the_stock_error(
+    runtime: Runtime, seeded: Seeded, request: pytest.FixtureRequest
+) -> None:
+    """Inside a compiled plan too: the plan gives up and the stock path reports."""
+    from kra_graphql.graphql import types
+
+    original = types.Entry.from_model
+
+    def broken(*args: Any, **kwargs: Any) -> types.Entry:
+        entry = original(*args, **kwargs)
+        if entry.gate_number == 2:
+            entry.gate_number = cast(int, None)
+        return entry
+
+    query = "{ races(first: 1) { edges { node { entries { gateNumber horse { name } } } } } }"
+    types.Entry.from_model = broken  # type: ignore[method-assign]
+    try:
+        fast = await _answer(runtime, query)
+        request.getfixturevalue("stock_executor")
+        stock = await _answer(runtime, query)
+    finally:
+        types.Entry.from_model = original  # type: ignore[method-assign]
+    assert fast == stock
+    assert b"Cannot return null for non-nullable field Entry.gateNumber" in fast
+
+
+def _plans_for(type_name: str) -> list[object]:
+    return [plan for (type_, _), (_, plan) in execution._plans.items() if str(type_) == type_name]
+
+
+async def test_plain_selections_are_planned_and_others_are_not(
+    runtime: Runtime, seeded: Seeded
+) -> None:
+    execution._plans.clear()
+    await _answer(
+        runtime, "{ races(first: 2) { edges { node { entries { gateNumber horse { name } } } } } }"
+    )
+    assert [plan is not None for plan in _plans_for("[Entry!]!")] == [True]
+    # Career has a resolver; a directive may depend on the variables: neither is planned.
+    execution._plans.clear()
+    await _answer(
+        runtime,
+        "{ races(first: 2) { edges { node { entries { horse { career { winRate } } } } } } }",
+    )
+    await _answer(
+        runtime,
+        "query($yes: Boolean!) { races(first: 2) { edges { node { "
+        "entries { gateNumber @include(if: $yes) } } } } }",
+    )
+    assert [plan is not None for plan in _plans_for("[Entry!]!")] == [False, False]

@@ -10,7 +10,6 @@ import pytest
 from gql import GraphQLRequest
 from gql.client import AsyncClientSession
 from gql.transport.exceptions import TransportQueryError
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kra_graphql.collection.params import CollectParams
@@ -25,6 +24,7 @@ from kra_graphql.races.dates import parse_race_date
 from kra_graphql.runtime import Runtime
 from tests.factories import Seeded, remove, seed_races, unused_day
 from tests.jobs_support import run_to_end
+from tests.statements import counting_statements
 
 
 def request(document: str, **variables: Any) -> GraphQLRequest:
@@ -236,22 +236,12 @@ async def _statements(
         hub=JobEventHub(runtime.redis, "x:"),
         predictors=Predictors(runtime.settings, httpx.AsyncClient()),
     )
-    count = 0
-
-    def counter(*_: Any) -> None:
-        nonlocal count
-        count += 1
-
-    sync_engine = runtime.engine.sync_engine
-    event.listen(sync_engine, "before_cursor_execute", counter)
-    try:
+    with counting_statements(runtime.engine) as count:
         result = await schema.execute(
             query, variable_values=variables, context_value=Context(services)
         )
-    finally:
-        event.remove(sync_engine, "before_cursor_execute", counter)
     assert result.errors is None, result.errors
-    return count
+    return count.value
 
 
 async def test_statement_count_is_independent_of_page_size_and_nesting(

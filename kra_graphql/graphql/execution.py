@@ -8,7 +8,8 @@ resolver, no field extension), this executor reads the attribute and, for a scal
 enum, coerces it the way `complete_leaf_value` would; for an object it goes straight on
 to the object's own fields. Anything unusual (an awaitable, a missing attribute, a null
 in a non-null field, a value that does not coerce) goes down graphql-core's own path,
-so errors and their locations stay exactly as before.
+so errors and their locations stay exactly as before. Where a field's whole sub-selection
+is plain, its value is completed by a compiled plan instead (`plans.py`).
 It depends on graphql-core's executor internals (`execute_fields`): graphql-core is
 pinned to a minor version, and a test compares this executor's answers byte for byte
 with the stock executor's.
@@ -16,6 +17,7 @@ with the stock executor's.
 
 from __future__ import annotations
 
+import operator
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple, cast
@@ -27,6 +29,7 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLResolveInfo,
     GraphQLScalarType,
     Undefined,
 )
@@ -34,10 +37,9 @@ from graphql.execution import ExperimentalIncrementalExecutionResults
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.pyutils import AwaitableOrValue, Path, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.schema.schema_converter import GraphQLCoreConverter
-from strawberry.types.field import StrawberryField
 
 from kra_graphql.graphql.context import Context
+from kra_graphql.graphql.plans import Fallback, Plan, compile_plan, plain_attribute
 
 
 class _Plain(NamedTuple):
@@ -54,18 +56,16 @@ _plain_by_type: dict[GraphQLObjectType, dict[str, _Plain]] = {}
 
 
 def _plain(field: GraphQLField) -> _Plain | None:
-    definition = field.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    if not isinstance(definition, StrawberryField) or not definition.is_basic_field:
-        return None
-    if definition.default_resolver is not getattr or field.args:
+    attribute = plain_attribute(field)
+    if attribute is None:
         return None
     field_type = field.type
     nullable = not isinstance(field_type, GraphQLNonNull)
     named = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
     if isinstance(named, GraphQLScalarType | GraphQLEnumType):
-        return _Plain(definition.python_name, nullable, field_type, named.coerce_output_value, None)
+        return _Plain(attribute, nullable, field_type, named.coerce_output_value, None)
     if isinstance(named, GraphQLObjectType):
-        return _Plain(definition.python_name, nullable, field_type, None, named)
+        return _Plain(attribute, nullable, field_type, None, named)
     return None
 
 
@@ -82,6 +82,32 @@ def plain_fields_of(parent_type: GraphQLObjectType) -> dict[str, _Plain]:
 
 
 _MISSING = object()
+
+# Plans by return type and the field nodes they complete, across requests: the parser
+# cache hands out the same document, and so the same nodes, for the same query text. The
+# nodes are kept with their plan so that their ids stay unique while the entry exists.
+PLAN_CACHE_SIZE = 2048
+_plans: dict[tuple[GraphQLOutputType, tuple[int, ...]], tuple[tuple[object, ...], Plan | None]] = {}
+
+
+def _plan_for(
+    executor: FastLeafExecutor, type_: GraphQLOutputType, details: FieldDetailsList
+) -> Plan | None:
+    nodes = tuple(field.node for field in details)
+    key = (type_, tuple(map(id, nodes)))
+    known = _plans.get(key)
+    if known is not None and all(map(operator.is_, known[0], nodes)):
+        return known[1]
+    plan = compile_plan(
+        type_,
+        details,
+        executor.fragments,
+        lambda object_type, sub: executor.collect_subfields(object_type, sub).grouped_field_set,
+    )
+    if len(_plans) >= PLAN_CACHE_SIZE:
+        _plans.clear()
+    _plans[key] = (nodes, plan)
+    return plan
 
 
 class SharedAnswers:
@@ -139,6 +165,40 @@ class _Answered:
 class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
     shared: SharedAnswers | None = None
     per_event = False  # answers one subscription event, with a context of its own
+    # This request's plans by field_details_list identity, as graphql-core memoizes its
+    # collected subfields; the list is kept so that its id is not reused.
+    _request_plans: dict[tuple[GraphQLOutputType, int], tuple[FieldDetailsList, Plan | None]]
+
+    def complete_value(
+        self,
+        return_type: GraphQLOutputType,
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo[Any],
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> AwaitableOrValue[Any]:
+        if not (self.middleware_manager and self.middleware_manager.middlewares):
+            try:
+                memo = self._request_plans
+            except AttributeError:
+                memo = self._request_plans = {}
+            key = (return_type, id(field_details_list))
+            known = memo.get(key)
+            if known is None:
+                known = memo[key] = (
+                    field_details_list,
+                    _plan_for(self, return_type, field_details_list),
+                )
+            plan = known[1]
+            if plan is not None:
+                try:
+                    return plan(result)
+                except Fallback:
+                    pass
+        return super().complete_value(
+            return_type, field_details_list, info, path, result, position_context
+        )
 
     def build_per_event_executor(self, payload: Any) -> FastLeafExecutor:
         answers = getattr(payload, "shared_answers", None)

@@ -27,6 +27,7 @@ from kra_graphql.races.models import (
     ResultStatus,
     Trainer,
 )
+from kra_graphql.reads import fetch_all, reused
 
 M = TypeVar("M", bound=SQLModel)
 
@@ -94,8 +95,7 @@ async def served_rows(
     under the same names at a fraction of the cost of ORM instances. They are read-only
     and belong to no session."""
     make = _row_type(model)._make
-    result = await session.execute(statement, params or None)
-    return cast(list[M], [make(row) for row in result])
+    return cast(list[M], [make(row) for row in await fetch_all(session, statement, params)])
 
 
 def served(model: type[M]) -> Select[Any]:
@@ -211,7 +211,7 @@ def _entries_with(kinds: frozenset[PersonKind]) -> tuple[Select[Any], list[_Part
         .where(col(Entry.race_id).in_(_KEYS))
         .order_by(col(Entry.race_id), col(Entry.gate_number))
     )
-    return statement, parts
+    return reused(statement), parts
 
 
 async def entries_by_race(
@@ -222,8 +222,7 @@ async def entries_by_race(
     make_entry = _row_type(Entry)._make
     width = len(_served_columns(Entry))
     grouped: dict[str, list[EntryWithPeople]] = defaultdict(list)
-    result = await session.execute(statement, {"keys": list(race_ids)})
-    for row in result:
+    for row in await fetch_all(session, statement, {"keys": list(race_ids)}):
         entry = make_entry(row[:width])
         people: dict[str, Any] = {}
         for part in parts:
@@ -241,7 +240,7 @@ _BY_KEY: dict[Any, Select[Any]] = {}
 async def _by_key(session: AsyncSession, model: Any, key: Any, values: Sequence[str]) -> Any:
     statement = _BY_KEY.get(key)
     if statement is None:
-        statement = _BY_KEY[key] = served(model).where(col(key).in_(_KEYS))
+        statement = _BY_KEY[key] = reused(served(model).where(col(key).in_(_KEYS)))
     rows = await served_rows(session, statement, model, keys=list(values))
     return {getattr(row, key.key): row for row in rows}
 
