@@ -35,6 +35,9 @@ from kra_graphql.runtime import Runtime, require_redis_url
 log = get_logger(__name__)
 
 
+GC_THRESHOLDS = (50_000, 20, 20)
+
+
 async def liveness(_request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
@@ -93,6 +96,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # which removes most of its pauses from request tails.
         gc.collect()
         gc.freeze()
+        # Requests in flight hold thousands of small objects across their awaits, and
+        # with the default first threshold (700 allocations) young collections walked
+        # them again and again: 15-20% of a page read's CPU at 50 connections. What a
+        # request leaves behind is freed by reference counting, so collecting less
+        # often costs little memory.
+        gc.set_threshold(*GC_THRESHOLDS)
         log.info("api.started", environment=settings.environment.value)
         try:
             yield

@@ -45,7 +45,7 @@ async def _ordinary(
 async def test_direct_rows_equal_sqlalchemy_rows(runtime: Runtime, seeded: Seeded) -> None:
     race_ids = [race.id for race in seeded.races]
     horse_nos = [horse.horse_no for horse in seeded.horses]
-    entries, _ = queries._entries_with(frozenset({"horse", "jockey", "trainer"}))
+    entries, _, _ = queries._entries_with(frozenset({"horse", "jockey", "trainer"}))
     horses = reused(queries.served(Horse).where(col(Horse.horse_no).in_(queries._KEYS)))
     count = _through_sqlalchemy(runtime)
     try:

@@ -46,24 +46,30 @@ class Loaders:
 
     def __init__(self, read: Read) -> None:
         self._read = read
-        self._entries: dict[frozenset[queries.PersonKind], DataLoader[str, list[EntryWithPeople]]]
-        self._entries = {}
-        # GraphQL objects built from loaded rows, by converter and key, shared by resolvers.
-        self.converted: dict[tuple[Callable[[Any], Any], str], Any] = {}
+        self._entries: dict[
+            tuple[frozenset[queries.PersonKind], frozenset[str] | None],
+            DataLoader[str, list[EntryWithPeople]],
+        ] = {}
+        # GraphQL objects built from loaded rows, shared by resolvers: by converter, key
+        # and the columns read.
+        self.converted: dict[tuple[Callable[[Any], Any], str, frozenset[str] | None], Any] = {}
 
     def entries_by_race(
-        self, kinds: frozenset[queries.PersonKind] = frozenset()
+        self,
+        kinds: frozenset[queries.PersonKind] = frozenset(),
+        needed: frozenset[str] | None = None,
     ) -> DataLoader[str, list[EntryWithPeople]]:
-        """Entries by race id, with the people of the kinds given loaded alongside."""
-        loader = self._entries.get(kinds)
+        """Entries by race id, with the people of the kinds given loaded alongside; with
+        `needed`, only those columns (`table.column`) are read, the others are None."""
+        loader = self._entries.get((kinds, needed))
         if loader is None:
 
             async def fetch(
                 session: AsyncSession, race_ids: Sequence[str]
             ) -> Mapping[str, list[EntryWithPeople]]:
-                return await queries.entries_by_race(session, race_ids, kinds)
+                return await queries.entries_by_race(session, race_ids, kinds, needed)
 
-            loader = self._entries[kinds] = _keyed(self._read, fetch, list)
+            loader = self._entries[(kinds, needed)] = _keyed(self._read, fetch, list)
         return loader
 
     @cached_property

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Generator
-from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import strawberry
 from strawberry.scalars import JSON
@@ -15,7 +14,7 @@ from kra_graphql.graphql import ids
 from kra_graphql.graphql.context import Context
 from kra_graphql.graphql.loaders import Loaders
 from kra_graphql.graphql.pagination import Connection, to_connection
-from kra_graphql.graphql.selection import subfield_names
+from kra_graphql.graphql.projection import entry_reads
 from kra_graphql.pagination import check_page_size
 from kra_graphql.prediction import models as prediction_models
 from kra_graphql.prediction.models import PredictorKind
@@ -210,8 +209,7 @@ class Trainer(Node):
         )
 
 
-@dataclass(frozen=True, slots=True)
-class KnownPeople:
+class KnownPeople(NamedTuple):
     """An entry's horse, jockey and trainer, for the kinds the listing resolver loaded."""
 
     kinds: frozenset[str]
@@ -220,7 +218,6 @@ class KnownPeople:
     trainer: Trainer | None = None
 
 
-PEOPLE_FIELDS = frozenset(("horse", "jockey", "trainer"))
 NOBODY = KnownPeople(frozenset())
 
 
@@ -274,8 +271,8 @@ def _person(
 async def race_entries(info: Info, race_id: str, *, placed: bool = False) -> list[Entry]:
     """A race's entries by gate (or the placed ones in finishing order), each with the
     people the query asks for: one query for all races resolved alongside."""
-    kinds = cast(frozenset[PersonKind], frozenset(subfield_names(info) & PEOPLE_FIELDS))
-    rows = await info.context.loaders.entries_by_race(kinds).load(race_id)
+    kinds, needed = entry_reads(info, placed=placed)
+    rows = await info.context.loaders.entries_by_race(kinds, needed).load(race_id)
     if placed:
         rows = sorted(
             (row for row in rows if row.entry.finish_position is not None),
@@ -283,15 +280,16 @@ async def race_entries(info: Info, race_id: str, *, placed: bool = False) -> lis
         )
     if not kinds:
         return [Entry.from_model(row.entry, info.context.loaders) for row in rows]
-    # Convert each person once per request: a jockey rides in most races of a day.
+    # Convert each person once per request (a jockey rides in most races of a day), and
+    # apart for each set of columns read: a person read with fewer lacks the others.
     memo = info.context.loaders.converted
 
     def once(convert: Callable[[Any], T], row: Any, key: str | None) -> T | None:
         if row is None or key is None:
             return None
-        found: T | None = memo.get((convert, key))
+        found: T | None = memo.get((convert, key, needed))
         if found is None:
-            found = memo[(convert, key)] = convert(row)
+            found = memo[(convert, key, needed)] = convert(row)
         return found
 
     return [

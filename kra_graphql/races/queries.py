@@ -9,7 +9,17 @@ from datetime import date
 from functools import cache
 from typing import Any, Literal, NamedTuple, TypeVar, cast
 
-from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, func, or_, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    func,
+    null,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 from sqlmodel import SQLModel, col
@@ -179,18 +189,43 @@ class EntryWithPeople(NamedTuple):
 
 
 class _Part(NamedTuple):
-    kind: str
+    slot: int  # 0 horse, 1 jockey, 2 trainer: its place in EntryWithPeople after the entry
     make: Callable[[Sequence[Any]], Any]
     start: int
     end: int
     key: int  # the person's key, null when the outer join found no one
 
 
+_SLOTS = {"horse": 0, "jockey": 1, "trainer": 2}
+
+# Columns an entries listing always reads: its grouping, its order and the people's keys.
+_ENTRY_KEYS = frozenset(
+    f"entries.{name}" for name in ("race_id", "gate_number", "horse_no", "jockey_no", "trainer_no")
+)
+
+
+def _projected(columns: list[Any], needed: frozenset[str] | None) -> list[Any]:
+    """The columns, with NULL in place of each one the reader does not need: rows keep
+    their shape, and a NULL costs next to nothing to send and decode."""
+    if needed is None:
+        return columns
+    return [
+        column if f"{column.table.name}.{column.key}" in needed else null().label(column.key)
+        for column in columns
+    ]
+
+
 @cache
-def _entries_with(kinds: frozenset[PersonKind]) -> tuple[Select[Any], list[_Part]]:
+def _entries_with(
+    kinds: frozenset[PersonKind], needed: frozenset[str] | None = None
+) -> tuple[Select[Any], list[_Part], int]:
     """Entries of many races joined to the people asked for: one query where a loader per
-    kind would take one more round trip each; and where each kind's columns sit in a row."""
-    columns = _served_columns(Entry)
+    kind would take one more round trip each; and where each kind's columns sit in a row.
+    With `needed` (qualified column names), every other column is read as NULL."""
+    if needed is not None:
+        needed = needed | _ENTRY_KEYS
+    columns = _projected(_served_columns(Entry), needed)
+    width = len(columns)
     parts: list[_Part] = []
     statement_from: Any = table_of(Entry)
     for kind in ("horse", "jockey", "trainer"):
@@ -201,9 +236,13 @@ def _entries_with(kinds: frozenset[PersonKind]) -> tuple[Select[Any], list[_Part
         keys = [column.key for column in own]
         start = len(columns)
         parts.append(
-            _Part(kind, _row_type(model)._make, start, start + len(own), keys.index(key.key))
+            _Part(
+                _SLOTS[kind], _row_type(model)._make, start, start + len(own), keys.index(key.key)
+            )
         )
-        columns += own
+        if needed is not None:
+            needed = needed | {f"{table_of(model).name}.{key.key}"}
+        columns += _projected(own, needed)
         statement_from = statement_from.outerjoin(table_of(model), col(key) == col(reference))
     statement = (
         select(*columns)
@@ -211,26 +250,28 @@ def _entries_with(kinds: frozenset[PersonKind]) -> tuple[Select[Any], list[_Part
         .where(col(Entry.race_id).in_(_KEYS))
         .order_by(col(Entry.race_id), col(Entry.gate_number))
     )
-    return reused(statement), parts
+    return reused(statement), parts, width
 
 
 async def entries_by_race(
-    session: AsyncSession, race_ids: Sequence[str], kinds: frozenset[PersonKind] = frozenset()
+    session: AsyncSession,
+    race_ids: Sequence[str],
+    kinds: frozenset[PersonKind] = frozenset(),
+    needed: frozenset[str] | None = None,
 ) -> dict[str, list[EntryWithPeople]]:
-    """Entries by race, ordered by gate number, with the people of the kinds given."""
-    statement, parts = _entries_with(kinds)
+    """Entries by race, ordered by gate number, with the people of the kinds given. With
+    `needed`, columns not named there (`table.column`) are None in the rows."""
+    statement, parts, width = _entries_with(kinds, needed)
     make_entry = _row_type(Entry)._make
-    width = len(_served_columns(Entry))
     grouped: dict[str, list[EntryWithPeople]] = defaultdict(list)
     for row in await fetch_all(session, statement, {"keys": list(race_ids)}):
         entry = make_entry(row[:width])
-        people: dict[str, Any] = {}
+        people: list[Any] = [None, None, None]
         for part in parts:
             values = row[part.start : part.end]
-            people[part.kind] = part.make(values) if values[part.key] is not None else None
-        grouped[entry.race_id].append(
-            EntryWithPeople(entry, people.get("horse"), people.get("jockey"), people.get("trainer"))
-        )
+            if values[part.key] is not None:
+                people[part.slot] = part.make(values)
+        grouped[entry.race_id].append(EntryWithPeople(entry, *people))
     return grouped
 
 
