@@ -60,8 +60,6 @@ class Context:
         self.hub = services.hub
         self.predictors = services.predictors
         self.request = request
-        self._session: AsyncSession | None = None
-        self._closed = False
         self._lock = asyncio.Lock()
 
     @property
@@ -75,37 +73,22 @@ class Context:
         return Loaders(self.read)
 
     async def read(self, query: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        """Run a query on the request's session, opened on first use, closed after the
-        operation. Sibling resolvers run concurrently and a session allows one statement at
-        a time, so their queries take turns on the one connection."""
-        async with self._lock:
-            if self._closed:
-                # A resolver still running after the operation ended (a sibling failed a
-                # non-null field): its answer is discarded, but its session must not leak.
-                async with self.runtime.autocommit() as session:
-                    return await query(session)
-            if self._session is None:
-                self._session = self.runtime.autocommit()
-            return await query(self._session)
+        """Run a query on a session of its own, which holds a pooled connection only while
+        the query runs: a request spends most of its time building its answer, and a
+        connection held for all of it made 50 concurrent requests need 50 connections.
+        Sibling resolvers run concurrently; their reads take turns."""
+        async with self._lock, self.runtime.autocommit() as session:
+            return await query(session)
 
     def for_event(self) -> Context:
         """A context for answering one subscription event: the connection's caller and
-        services, with its own loaders and session, since the data moves between events."""
+        services, with its own loaders, since the data moves between events."""
         event = copy.copy(self)
         event.__dict__.pop("loaders", None)
-        event._session = None
-        event._closed = False
         event._lock = asyncio.Lock()
         return event
 
     async def close(self) -> None:
-        # A root field that fails non-null ends the operation while sibling resolvers may
-        # still be reading: wait for the statement in flight rather than close under it.
-        async with self._lock:
-            self._closed = True
-            # The next operation on the same WebSocket connection must not see this one's
-            # cached rows.
-            self.__dict__.pop("loaders", None)
-            if self._session is not None:
-                session, self._session = self._session, None
-                await session.close()
+        # The next operation on the same WebSocket connection must not see this one's
+        # cached rows.
+        self.__dict__.pop("loaders", None)

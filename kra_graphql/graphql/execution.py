@@ -17,6 +17,7 @@ with the stock executor's.
 
 from __future__ import annotations
 
+import asyncio
 import operator
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -114,17 +115,40 @@ class SharedAnswers:
     """Answers to one subscription event, kept on the event object that the hub hands to
     every subscriber: the first subscriber of a document computes the answer, the others
     with the same document and variables reuse it (a job's progress reaches hundreds of
-    subscribers, and executing the selection set per subscriber was most of the cost)."""
+    subscribers, and executing the selection set per subscriber was most of the cost).
+    Subscribers run concurrently, so one that arrives while the answer is being computed
+    waits for it rather than computing it again."""
 
-    __slots__ = ("_by_document",)
+    __slots__ = ("_by_document", "_pending")
 
     def __init__(self) -> None:
         self._by_document: dict[tuple[int, str], tuple[object, ExecutionResult]] = {}
+        self._pending: dict[tuple[int, str], tuple[object, asyncio.Future[ExecutionResult | None]]]
+        self._pending = {}
 
     def get(self, operation: object, variables: str) -> ExecutionResult | None:
         hit = self._by_document.get((id(operation), variables))
         # The entry holds the operation, so its id cannot be reused while it is here.
         return hit[1] if hit is not None and hit[0] is operation else None
+
+    def pending(
+        self, operation: object, variables: str
+    ) -> asyncio.Future[ExecutionResult | None] | None:
+        hit = self._pending.get((id(operation), variables))
+        return hit[1] if hit is not None and hit[0] is operation else None
+
+    def begin(self, operation: object, variables: str) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self._pending[(id(operation), variables)] = (operation, future)
+
+    def settle(self, operation: object, variables: str, result: ExecutionResult | None) -> None:
+        """The answer, or None where it cannot be shared (the waiters compute their own)."""
+        shareable = result if result is not None and not result.errors else None
+        if shareable is not None:
+            self.put(operation, variables, shareable)
+        entry = self._pending.pop((id(operation), variables), None)
+        if entry is not None and not entry[1].done():
+            entry[1].set_result(shareable)
 
     def put(self, operation: object, variables: str, result: ExecutionResult) -> None:
         if not result.errors:  # an error may depend on the caller: never share one
@@ -164,7 +188,6 @@ class _Answered:
 
 class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
     shared: SharedAnswers | None = None
-    per_event = False  # answers one subscription event, with a context of its own
     # This request's plans by field_details_list identity, as graphql-core memoizes its
     # collected subfields; the list is kept so that its id is not reused.
     _request_plans: dict[tuple[GraphQLOutputType, int], tuple[FieldDetailsList, Plan | None]]
@@ -212,37 +235,50 @@ class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
         executor.shared = shared
         if isinstance(executor.context_value, Context):
             executor.context_value = executor.context_value.for_event()
-            executor.per_event = True
         return executor
 
     def execute_operation(
         self, serially: bool | None = None
     ) -> AwaitableOrValue[ExecutionResult | ExperimentalIncrementalExecutionResults]:
-        shared, context = self.shared, self.context_value
+        shared = self.shared
+        if shared is None:
+            return super().execute_operation(serially)
         operation, variables = self.operation, repr(self.variable_values.coerced)
-        if shared is not None:
-            known = shared.get(operation, variables)
-            if known is not None:
-                return known
+        known = shared.get(operation, variables)
+        if known is not None:
+            return known
+        pending = shared.pending(operation, variables)
+        if pending is not None:
+            return self._shared_or_own(pending, serially)
         result = super().execute_operation(serially)
         if not self.is_awaitable(result):
-            if shared is not None and isinstance(result, ExecutionResult):
+            if isinstance(result, ExecutionResult):
                 shared.put(operation, variables, result)
             return result
-        if shared is None and not self.per_event:
-            return result
+        shared.begin(operation, variables)
 
         async def finish() -> ExecutionResult | ExperimentalIncrementalExecutionResults:
+            done: ExecutionResult | ExperimentalIncrementalExecutionResults | None = None
             try:
                 done = await cast(Awaitable[ExecutionResult], result)
+                return done
             finally:
-                if self.per_event and isinstance(context, Context):
-                    await context.close()  # the event's own session (see `for_event`)
-            if shared is not None and isinstance(done, ExecutionResult):
-                shared.put(operation, variables, done)
-            return done
+                settled = done if isinstance(done, ExecutionResult) else None
+                shared.settle(operation, variables, settled)
 
         return finish()
+
+    async def _shared_or_own(
+        self, pending: asyncio.Future[ExecutionResult | None], serially: bool | None
+    ) -> ExecutionResult | ExperimentalIncrementalExecutionResults:
+        # Shielded: a waiter that goes away must not cancel the answer the others await.
+        answer = await asyncio.shield(pending)
+        if answer is not None:
+            return answer
+        own = super().execute_operation(serially)
+        if self.is_awaitable(own):
+            return await cast(Awaitable[ExecutionResult], own)
+        return cast(ExecutionResult, own)
 
     def execute_fields(
         self,

@@ -136,11 +136,12 @@ class JobEventHub:
     async def subscribe(self, match: Match) -> AsyncIterator[Subscriber]:
         """Events published from the moment this returns are delivered to the subscriber."""
         subscriber = Subscriber(match, self._queue_limit, self._progress_interval_s)
-        self._subscribers.add(subscriber)
         if self._listener is None or self._listener.done():
             self._listening.clear()
             self._listener = asyncio.create_task(self._listen(), name="job-event-hub")
         await self._listening.wait()
+        # Counted once Redis has confirmed the channel: from here nothing published is lost.
+        self._subscribers.add(subscriber)
         try:
             yield subscriber
         finally:
@@ -160,10 +161,13 @@ class JobEventHub:
             try:
                 async with self._redis.pubsub() as pubsub:
                     await pubsub.subscribe(self._channel)
-                    self._listening.set()
                     async for message in pubsub.listen():
                         if message["type"] == "message":
                             self._dispatch(JobEvent.decode(message["data"]))
+                        elif message["type"] == "subscribe":
+                            # Confirmed by Redis: a publish on another connection that
+                            # arrives before this point is not delivered to us.
+                            self._listening.set()
             except asyncio.CancelledError:
                 raise
             except Exception as error:
