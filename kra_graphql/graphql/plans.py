@@ -47,6 +47,8 @@ from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.base import StrawberryObjectDefinition
 from strawberry.types.field import StrawberryField
 
+from kra_graphql.graphql.rowview import row_attribute
+
 Plan = Callable[[Any], Any]
 CollectSubfields = Callable[[GraphQLObjectType, FieldDetailsList], GroupedFieldSet]
 
@@ -185,11 +187,12 @@ class _Compiler:
         if not isinstance(definition, StrawberryObjectDefinition):
             raise _Unplannable
         exact_class = self.bind(definition.origin)
-        check = self.bind(object_type.is_type_of or (lambda _value, _info: True))
         name = self.name()
         body: list[str] = [
             f"def {name}(value):",
-            f"    if type(value) is not {exact_class} and {check}(value, None) is not True:",
+            # Exactly the type's own class: what the reads below assume (a row view's
+            # `row`, for one). Anything else, a subclass included, goes the stock way.
+            f"    if type(value) is not {exact_class}:",
             "        raise _FALLBACK",
         ]
         entries: list[str] = []
@@ -203,7 +206,7 @@ class _Compiler:
             if field is None or attribute is None:
                 raise _Unplannable
             local = f"f{index}"
-            body.append(f"    {local} = value.{attribute}")
+            body.append(f"    {local} = value.{row_attribute(definition.origin, attribute)}")
             body.extend(self._complete(field.type, field_details, local, "    "))
             entries.append(f"{response_name!r}: {local}")
         body.append("    return {" + ", ".join(entries) + "}")

@@ -15,6 +15,7 @@ from kra_graphql.graphql.context import Context
 from kra_graphql.graphql.loaders import Loaders
 from kra_graphql.graphql.pagination import Connection, to_connection
 from kra_graphql.graphql.projection import entry_reads
+from kra_graphql.graphql.rowview import RowView
 from kra_graphql.pagination import check_page_size
 from kra_graphql.prediction import models as prediction_models
 from kra_graphql.prediction.models import PredictorKind
@@ -100,7 +101,7 @@ async def _history(
 
 
 @strawberry.type
-class Horse(Node):
+class Horse(RowView, Node):
     horse_no: str
     name: str
     sex: str | None
@@ -124,27 +125,21 @@ class Horse(Node):
     ) -> Connection[Entry]:
         return await _history(info, "horse", self.horse_no, first, after)
 
+    OWN = frozenset(("id", "birth_date", "prize_total"))
+
+    def __init__(self, row: models.Horse) -> None:
+        self.row = row
+        self.id = strawberry.ID(ids.horse_id(row.horse_no))
+        self.birth_date = format_race_date(row.birth_date) if row.birth_date else None
+        self.prize_total = float(row.prize_total) if row.prize_total is not None else None
+
     @classmethod
     def from_model(cls, row: models.Horse) -> Horse:
-        return cls(
-            id=strawberry.ID(ids.horse_id(row.horse_no)),
-            horse_no=row.horse_no,
-            name=row.name,
-            sex=row.sex,
-            birth_date=format_race_date(row.birth_date) if row.birth_date else None,
-            home_meet=row.home_meet,
-            sire_no=row.sire_no,
-            sire_name=row.sire_name,
-            dam_no=row.dam_no,
-            dam_name=row.dam_name,
-            rating=row.rating,
-            prize_total=float(row.prize_total) if row.prize_total is not None else None,
-            row=row,
-        )
+        return cls(row)
 
 
 @strawberry.type
-class Jockey(Node):
+class Jockey(RowView, Node):
     jockey_no: str
     name: str
     affiliation: str | None
@@ -162,21 +157,20 @@ class Jockey(Node):
     ) -> Connection[Entry]:
         return await _history(info, "jockey", self.jockey_no, first, after)
 
+    OWN = frozenset(("id", "debut_date"))
+
+    def __init__(self, row: models.Jockey) -> None:
+        self.row = row
+        self.id = strawberry.ID(ids.jockey_id(row.jockey_no))
+        self.debut_date = format_race_date(row.debut_date) if row.debut_date else None
+
     @classmethod
     def from_model(cls, row: models.Jockey) -> Jockey:
-        return cls(
-            id=strawberry.ID(ids.jockey_id(row.jockey_no)),
-            jockey_no=row.jockey_no,
-            name=row.name,
-            affiliation=row.affiliation,
-            home_meet=row.home_meet,
-            debut_date=format_race_date(row.debut_date) if row.debut_date else None,
-            row=row,
-        )
+        return cls(row)
 
 
 @strawberry.type
-class Trainer(Node):
+class Trainer(RowView, Node):
     trainer_no: str
     name: str
     affiliation: str | None
@@ -195,18 +189,15 @@ class Trainer(Node):
     ) -> Connection[Entry]:
         return await _history(info, "trainer", self.trainer_no, first, after)
 
+    OWN = frozenset(("id",))
+
+    def __init__(self, row: models.Trainer) -> None:
+        self.row = row
+        self.id = strawberry.ID(ids.trainer_id(row.trainer_no))
+
     @classmethod
     def from_model(cls, row: models.Trainer) -> Trainer:
-        return cls(
-            id=strawberry.ID(ids.trainer_id(row.trainer_no)),
-            trainer_no=row.trainer_no,
-            name=row.name,
-            affiliation=row.affiliation,
-            home_meet=row.home_meet,
-            win_rate_total=row.win_rate_total,
-            place_rate_total=row.place_rate_total,
-            row=row,
-        )
+        return cls(row)
 
 
 class KnownPeople(NamedTuple):
@@ -308,7 +299,7 @@ async def race_entries(info: Info, race_id: str, *, placed: bool = False) -> lis
 
 
 @strawberry.type
-class Entry(Node):
+class Entry(RowView, Node):
     gate_number: int
     horse_name: str = strawberry.field(description="As printed on the race card.")
     age: int | None
@@ -342,32 +333,23 @@ class Entry(Node):
     jockey: Jockey | Later[Jockey | None] | None = strawberry.field(graphql_type=Jockey | None)
     trainer: Trainer | Later[Trainer | None] | None = strawberry.field(graphql_type=Trainer | None)
 
+    row: strawberry.Private[models.Entry]
+    OWN = frozenset(("id", "horse", "jockey", "trainer"))
+
+    def __init__(self, row: models.Entry, loaders: Loaders, known: KnownPeople = NOBODY) -> None:
+        self.row = row
+        self.id = strawberry.ID(ids.entry_id(row.race_id, row.gate_number))
+        self.horse = (
+            known.horse if known.horse is not None else Later(_horse_of, loaders, row.horse_no)
+        )
+        self.jockey = _person("jockey", known.jockey, known, row.jockey_no, _jockey_of, loaders)
+        self.trainer = _person(
+            "trainer", known.trainer, known, row.trainer_no, _trainer_of, loaders
+        )
+
     @classmethod
     def from_model(cls, row: models.Entry, loaders: Loaders, known: KnownPeople = NOBODY) -> Entry:
-        return cls(
-            id=strawberry.ID(ids.entry_id(row.race_id, row.gate_number)),
-            gate_number=row.gate_number,
-            horse_name=row.horse_name,
-            age=row.age,
-            sex=row.sex,
-            carried_weight=row.carried_weight,
-            body_weight=row.body_weight,
-            body_weight_change=row.body_weight_change,
-            rating=row.rating,
-            win_odds=row.win_odds,
-            place_odds=row.place_odds,
-            scratched=row.scratched,
-            finish_position=row.finish_position,
-            finish_time=row.finish_time,
-            margin=row.margin,
-            finish_code=row.finish_code,
-            race_id=row.race_id,
-            horse=known.horse
-            if known.horse is not None
-            else Later(_horse_of, loaders, row.horse_no),
-            jockey=_person("jockey", known.jockey, known, row.jockey_no, _jockey_of, loaders),
-            trainer=_person("trainer", known.trainer, known, row.trainer_no, _trainer_of, loaders),
-        )
+        return cls(row, loaders, known)
 
 
 @strawberry.type
