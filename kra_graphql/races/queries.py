@@ -55,27 +55,28 @@ class RaceQuery:
     race_class: str | None = None
 
 
-def _filters(query: RaceQuery) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if query.date_from is not None:
-        conditions.append(col(Race.race_date) >= query.date_from)
-    if query.date_to is not None:
-        conditions.append(col(Race.race_date) <= query.date_to)
-    if query.meet is not None:
-        conditions.append(col(Race.meet) == query.meet)
-    for column, value in (
-        (Race.collection_status, query.collection_status),
-        (Race.enrichment_status, query.enrichment_status),
-        (Race.result_status, query.result_status),
-        (Race.race_class, query.race_class),
-    ):
-        if value is not None:
-            conditions.append(col(column) == value)
-    if query.distance_min is not None:
-        conditions.append(col(Race.distance) >= query.distance_min)
-    if query.distance_max is not None:
-        conditions.append(col(Race.distance) <= query.distance_max)
-    return conditions
+# Each filter of a race listing as a condition on a parameter of the filter's name: a
+# listing's statement depends only on which filters it uses, so it is built once.
+_CONDITIONS: dict[str, Callable[[], ColumnElement[bool]]] = {
+    "date_from": lambda: col(Race.race_date) >= bindparam("date_from"),
+    "date_to": lambda: col(Race.race_date) <= bindparam("date_to"),
+    "meet": lambda: col(Race.meet) == bindparam("meet"),
+    "collection_status": lambda: col(Race.collection_status) == bindparam("collection_status"),
+    "enrichment_status": lambda: col(Race.enrichment_status) == bindparam("enrichment_status"),
+    "result_status": lambda: col(Race.result_status) == bindparam("result_status"),
+    "race_class": lambda: col(Race.race_class) == bindparam("race_class"),
+    "distance_min": lambda: col(Race.distance) >= bindparam("distance_min"),
+    "distance_max": lambda: col(Race.distance) <= bindparam("distance_max"),
+}
+
+
+def _filter_values(query: RaceQuery) -> dict[str, Any]:
+    """The filters in use, by name, with their values."""
+    return {name: getattr(query, name) for name in _CONDITIONS if getattr(query, name) is not None}
+
+
+def _conditions(filters: frozenset[str]) -> list[ColumnElement[bool]]:
+    return [make() for name, make in _CONDITIONS.items() if name in filters]
 
 
 def without_raw(model: Any) -> Any:
@@ -117,41 +118,62 @@ def _race_cursor(race: Race) -> str:
     return encode_cursor(race.race_date.isoformat(), race.meet, race.race_number)
 
 
-def _after(cursor: str) -> ColumnElement[bool]:
-    """Rows after the cursor in the order: date newest first, then meet, then number."""
+def _after_values(cursor: str) -> dict[str, Any]:
     day_text, meet_text, number_text = decode_cursor(cursor, parts=3)
     try:
-        day, meet, number = date.fromisoformat(day_text), int(meet_text), int(number_text)
+        return {
+            "after_day": date.fromisoformat(day_text),
+            "after_meet": int(meet_text),
+            "after_number": int(number_text),
+        }
     except ValueError:
         raise BadUserInput("not a cursor returned by this API", field="after") from None
+
+
+def _after() -> ColumnElement[bool]:
+    """Rows after the cursor in the order: date newest first, then meet, then number."""
     return or_(
-        col(Race.race_date) < day,
+        col(Race.race_date) < bindparam("after_day"),
         and_(
-            col(Race.race_date) == day,
+            col(Race.race_date) == bindparam("after_day"),
             or_(
-                col(Race.meet) > meet,
-                and_(col(Race.meet) == meet, col(Race.race_number) > number),
+                col(Race.meet) > bindparam("after_meet"),
+                and_(
+                    col(Race.meet) == bindparam("after_meet"),
+                    col(Race.race_number) > bindparam("after_number"),
+                ),
             ),
         ),
     )
 
 
+@cache
+def _listing(filters: frozenset[str], paged: bool) -> Select[Any]:
+    conditions = _conditions(filters)
+    return reused(
+        served(Race)
+        .where(*conditions, *([_after()] if paged else []))
+        .order_by(col(Race.race_date).desc(), col(Race.meet), col(Race.race_number))
+        .limit(bindparam("limit"))
+    )
+
+
+@cache
+def _count(filters: frozenset[str]) -> Select[Any]:
+    return reused(select(func.count()).select_from(Race).where(*_conditions(filters)))
+
+
 async def list_races(
     session: AsyncSession, query: RaceQuery, *, first: int, after: str | None
 ) -> Page[Race]:
-    conditions = _filters(query)
-    page_conditions = [*conditions, _after(after)] if after else conditions
-    statement = (
-        served(Race)
-        .where(*page_conditions)
-        .order_by(col(Race.race_date).desc(), col(Race.meet), col(Race.race_number))
-        .limit(first + 1)
-    )
-    rows = await served_rows(session, statement, Race)
+    values = _filter_values(query)
+    filters = frozenset(values)
+    page_values = {**values, **(_after_values(after) if after else {}), "limit": first + 1}
+    rows = await served_rows(session, _listing(filters, after is not None), Race, **page_values)
 
     async def count_total(session: AsyncSession) -> int:
-        total = await session.scalar(select(func.count()).select_from(Race).where(*conditions))
-        return int(total or 0)
+        found = await fetch_all(session, _count(filters), values)
+        return int(found[0][0] or 0)
 
     items = rows[:first]
     return Page(
