@@ -22,9 +22,10 @@ class RowView:
 
     def __getattr__(self, name: str) -> Any:
         # Reached only for names the object itself lacks.
-        if name == "row" or name.startswith("__"):
+        row = self.__dict__.get("row") if not name.startswith("__") else None
+        if row is None:
             raise AttributeError(name)
-        return getattr(self.__dict__["row"], name)
+        return getattr(row, name)
 
 
 def row_attribute(origin: type, attribute: str) -> str:
