@@ -13,7 +13,7 @@ from sqlmodel import col
 from kra_graphql.db import table_of, utcnow
 from kra_graphql.errors import BadUserInput, NotFound
 from kra_graphql.jobs.events import JobEventType
-from kra_graphql.jobs.models import TERMINAL_STATUSES, Job, JobKind, JobStatus
+from kra_graphql.jobs.models import TERMINAL_STATUSES, Job, JobKind, JobStatus, new_job
 from kra_graphql.jobs.queue import JobQueue
 from kra_graphql.jobs.reporter import write_job
 from kra_graphql.logging import get_logger
@@ -35,7 +35,7 @@ async def submit_job(
     requested_by: str | None = None,
     parent_id: str | None = None,
 ) -> Job:
-    job = Job(kind=kind, parameters=parameters, requested_by=requested_by, parent_id=parent_id)
+    job = new_job(kind, parameters, requested_by=requested_by, parent_id=parent_id)
     await _create(runtime, queue, [job])
     return job
 
@@ -82,7 +82,7 @@ class JobSubmitter:
         requested_by: str | None = None,
         parent_id: str | None = None,
     ) -> Job:
-        job = Job(kind=kind, parameters=parameters, requested_by=requested_by, parent_id=parent_id)
+        job = new_job(kind, parameters, requested_by=requested_by, parent_id=parent_id)
         created: asyncio.Future[Job] = asyncio.get_running_loop().create_future()
         self._pending.append((job, created))
         if self._writer is None:
