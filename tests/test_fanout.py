@@ -158,3 +158,43 @@ async def test_each_event_reads_fresh_data_on_one_connection(
         async with runtime.write() as session:
             await session.execute(delete(JobLog).where(col(JobLog.job_id) == job.id))
             await session.execute(delete(Job).where(col(Job.id) == job.id))
+
+
+async def test_a_subscriber_leaving_while_the_shared_answer_is_computed_stalls_no_one(
+    runtime: Runtime, hub: JobEventHub
+) -> None:
+    """The answer to an event is read from the database once for all subscribers of the
+    document; the subscriber computing it leaves meanwhile, the others still get it."""
+    job = Job(kind=JobKind.COLLECTION, status=JobStatus.PROCESSING, parameters={})
+    async with runtime.write() as session:
+        session.add(job)
+        await session.flush()
+        session.add(JobLog(job_id=job.id, level="INFO", message="shared"))
+    query = "subscription { jobEvents { sequence job { id logs { message } } } }"
+    streams = [await _subscribe(runtime, hub, query) for _ in range(3)]
+    nexts = [asyncio.ensure_future(anext(stream)) for stream in streams]
+    try:
+        for _ in range(100):
+            if hub.subscriber_count == 3:
+                break
+            await asyncio.sleep(0.02)
+        assert hub.subscriber_count == 3
+        channel = events_channel(runtime.settings.redis_prefix + "fanout:")
+        published = event(5, JobEventType.STATUS, job_id=job.id, status="PROCESSING")
+        await runtime.redis.publish(channel, published.encode())
+        # Every subscriber has the event and one of them is reading the answer.
+        for _ in range(200):
+            await asyncio.sleep(0)
+        nexts[0].cancel()
+        answers = await asyncio.wait_for(asyncio.gather(*nexts[1:]), 10)
+        for answer in answers:
+            assert answer.errors is None
+            assert answer.data == {
+                "jobEvents": {"sequence": 5, "job": {"id": job.id, "logs": [{"message": "shared"}]}}
+            }
+    finally:
+        for stream in streams:
+            await stream.aclose()
+        async with runtime.write() as session:
+            await session.execute(delete(JobLog).where(col(JobLog.job_id) == job.id))
+            await session.execute(delete(Job).where(col(Job.id) == job.id))

@@ -256,17 +256,11 @@ class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
                 shared.put(operation, variables, result)
             return result
         shared.begin(operation, variables)
-
-        async def finish() -> ExecutionResult | ExperimentalIncrementalExecutionResults:
-            done: ExecutionResult | ExperimentalIncrementalExecutionResults | None = None
-            try:
-                done = await cast(Awaitable[ExecutionResult], result)
-                return done
-            finally:
-                settled = done if isinstance(done, ExecutionResult) else None
-                shared.settle(operation, variables, settled)
-
-        return finish()
+        # A task of its own: the answer others wait for is computed even if this
+        # subscriber goes away before (or while) awaiting it.
+        answer = asyncio.ensure_future(cast(Awaitable[ExecutionResult], result))
+        answer.add_done_callback(lambda done: shared.settle(operation, variables, _shareable(done)))
+        return _shielded(answer)
 
     async def _shared_or_own(
         self, pending: asyncio.Future[ExecutionResult | None], serially: bool | None
@@ -371,6 +365,19 @@ class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
                 return None
 
         return guarded()
+
+
+def _shareable(done: asyncio.Future[ExecutionResult]) -> ExecutionResult | None:
+    """A finished answer, or None for one that failed or was cancelled (its exception is
+    retrieved here, and reaches whoever awaits the answer)."""
+    if done.cancelled() or done.exception() is not None:
+        return None
+    result = done.result()
+    return result if isinstance(result, ExecutionResult) else None
+
+
+async def _shielded(answer: asyncio.Future[ExecutionResult]) -> ExecutionResult:
+    return await asyncio.shield(answer)
 
 
 def _is_type_of(object_type: GraphQLObjectType | None, value: Any) -> bool:
