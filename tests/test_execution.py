@@ -233,3 +233,30 @@ async def test_plain_selections_are_planned_and_others_are_not(
         "entries { gateNumber @include(if: $yes) } } } } }",
     )
     assert [plan is not None for plan in _plans_for("[Entry!]!")] == [False, False]
+
+
+async def test_a_missing_attribute_in_a_planned_entry_is_the_stock_error(
+    runtime: Runtime, seeded: Seeded, request: pytest.FixtureRequest
+) -> None:
+    from collections import namedtuple
+
+    from kra_graphql.graphql import types
+
+    original = types.Entry.from_model
+
+    def without_odds(row: Any, *args: Any, **kwargs: Any) -> types.Entry:
+        fields = [name for name in row._fields if name != "win_odds"]
+        short = namedtuple("ShortRow", fields)(*(getattr(row, name) for name in fields))
+        return original(cast(Any, short), *args, **kwargs)
+
+    query = "{ races(first: 1) { edges { node { entries { gateNumber winOdds } } } } }"
+    types.Entry.from_model = without_odds  # type: ignore[method-assign]
+    try:
+        fast = await _answer(runtime, query)
+        request.getfixturevalue("stock_executor")
+        stock = await _answer(runtime, query)
+    finally:
+        types.Entry.from_model = original  # type: ignore[method-assign]
+    assert fast == stock
+    assert b"win_odds" in fast
+    assert b'"winOdds"' in fast

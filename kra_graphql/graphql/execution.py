@@ -217,7 +217,7 @@ class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
             if plan is not None:
                 try:
                     return plan(result)
-                except Fallback:
+                except (Fallback, AttributeError):  # a missing attribute: the stock error
                     pass
         return super().complete_value(
             return_type, field_details_list, info, path, result, position_context
