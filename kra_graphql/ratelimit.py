@@ -20,8 +20,9 @@ import asyncio
 from redis.asyncio import Redis
 
 # KEYS[1]: the limiter key. ARGV[1]: emission interval in microseconds. ARGV[2]: burst
-# tolerance in microseconds. Returns the wait before the reserved slot, in microseconds.
-_RESERVE = """
+# tolerance in microseconds. Both scripts start from the key's theoretical arrival time
+# (tat), never earlier than now.
+_ARRIVAL = """
 local interval = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
 local clock = redis.call('TIME')
@@ -30,36 +31,38 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then
   tat = now
 end
-local wait = tat - tolerance - now
+"""
+# ...and take the slot at tat: the next one is an interval later.
+_TAKE = """
+local next_tat = tat + interval
+local ttl_ms = math.ceil((next_tat - now) / 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%.0f', next_tat), 'PX', ttl_ms)
+"""
+
+# Returns the wait before the reserved slot, in microseconds.
+_RESERVE = (
+    _ARRIVAL
+    + """local wait = tat - tolerance - now
 if wait < 0 then
   wait = 0
 end
-local next_tat = tat + interval
-local ttl_ms = math.ceil((next_tat - now) / 1000) + 1000
-redis.call('SET', KEYS[1], string.format('%.0f', next_tat), 'PX', ttl_ms)
-return wait
 """
+    + _TAKE
+    + "return wait\n"
+)
 
 
 # Same arguments. Returns -1 when a slot was taken, else the microseconds until one opens.
-_TRY = """
-local interval = tonumber(ARGV[1])
-local tolerance = tonumber(ARGV[2])
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then
-  tat = now
-end
-local opens = tat - tolerance
+_TRY = (
+    _ARRIVAL
+    + """local opens = tat - tolerance
 if opens > now then
   return opens - now
 end
-local next_tat = tat + interval
-local ttl_ms = math.ceil((next_tat - now) / 1000) + 1000
-redis.call('SET', KEYS[1], string.format('%.0f', next_tat), 'PX', ttl_ms)
-return -1
 """
+    + _TAKE
+    + "return -1\n"
+)
 
 
 class RateLimiter:

@@ -89,6 +89,15 @@ async def _answer(runtime: Runtime, query: str) -> bytes:
     return orjson.dumps({"data": result.data, "errors": errors})
 
 
+async def _fast_then_stock(
+    runtime: Runtime, request: pytest.FixtureRequest, query: str
+) -> tuple[bytes, bytes]:
+    """The answer of this executor, then of graphql-core's own."""
+    fast = await _answer(runtime, query)
+    request.getfixturevalue("stock_executor")
+    return fast, await _answer(runtime, query)
+
+
 def test_the_schema_uses_the_fast_executor() -> None:
     assert schema.execution_context_class is FastLeafExecutor
 
@@ -97,15 +106,16 @@ def test_the_schema_uses_the_fast_executor() -> None:
 async def test_answers_match_the_stock_executor_byte_for_byte(
     runtime: Runtime, seeded: Seeded, name: str, request: pytest.FixtureRequest
 ) -> None:
-    fast = await _answer(runtime, QUERIES[name])
-    request.getfixturevalue("stock_executor")
-    stock = await _answer(runtime, QUERIES[name])
+    fast, stock = await _fast_then_stock(runtime, request, QUERIES[name])
     assert fast == stock
     assert EXPECTED[name] in fast
 
 
 async def test_a_null_in_a_non_null_leaf_is_the_stock_error(
-    runtime: Runtime, seeded: Seeded, request: pytest.FixtureRequest
+    runtime: Runtime,
+    seeded: Seeded,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A broken row takes graphql-core's own path, with its own message and path."""
     from kra_graphql.graphql import types
@@ -117,13 +127,9 @@ async def test_a_null_in_a_non_null_leaf_is_the_stock_error(
         race.meet = cast(int, None)
         return race
 
-    types.Race.from_model = broken  # type: ignore[method-assign]
-    try:
-        fast = await _answer(runtime, "{ races(first: 1) { edges { node { id meet } } } }")
-        request.getfixturevalue("stock_executor")
-        stock = await _answer(runtime, "{ races(first: 1) { edges { node { id meet } } } }")
-    finally:
-        types.Race.from_model = original  # type: ignore[method-assign]
+    monkeypatch.setattr(types.Race, "from_model", broken)
+    query = "{ races(first: 1) { edges { node { id meet } } } }"
+    fast, stock = await _fast_then_stock(runtime, request, query)
     assert fast == stock
     assert b"Cannot return null for non-nullable field Race.meet" in fast
 
@@ -185,7 +191,10 @@ async def test_entries_reached_one_by_one_load_their_people_when_asked(
 
 
 async def test_a_null_in_a_non_null_leaf_of_a_planned_entry_is_the_stock_error(
-    runtime: Runtime, seeded: Seeded, request: pytest.FixtureRequest
+    runtime: Runtime,
+    seeded: Seeded,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Inside a compiled plan too: the plan gives up and the stock path reports."""
     from kra_graphql.graphql import types
@@ -198,13 +207,8 @@ async def test_a_null_in_a_non_null_leaf_of_a_planned_entry_is_the_stock_error(
         return original(row, *args, **kwargs)
 
     query = "{ races(first: 1) { edges { node { entries { gateNumber horse { name } } } } } }"
-    types.Entry.from_model = broken  # type: ignore[method-assign]
-    try:
-        fast = await _answer(runtime, query)
-        request.getfixturevalue("stock_executor")
-        stock = await _answer(runtime, query)
-    finally:
-        types.Entry.from_model = original  # type: ignore[method-assign]
+    monkeypatch.setattr(types.Entry, "from_model", broken)
+    fast, stock = await _fast_then_stock(runtime, request, query)
     assert fast == stock
     assert b"Cannot return null for non-nullable field Entry.gateNumber" in fast
 
@@ -236,7 +240,10 @@ async def test_plain_selections_are_planned_and_others_are_not(
 
 
 async def test_a_missing_attribute_in_a_planned_entry_is_the_stock_error(
-    runtime: Runtime, seeded: Seeded, request: pytest.FixtureRequest
+    runtime: Runtime,
+    seeded: Seeded,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from collections import namedtuple
 
@@ -250,13 +257,8 @@ async def test_a_missing_attribute_in_a_planned_entry_is_the_stock_error(
         return original(cast(Any, short), *args, **kwargs)
 
     query = "{ races(first: 1) { edges { node { entries { gateNumber winOdds } } } } }"
-    types.Entry.from_model = without_odds  # type: ignore[method-assign]
-    try:
-        fast = await _answer(runtime, query)
-        request.getfixturevalue("stock_executor")
-        stock = await _answer(runtime, query)
-    finally:
-        types.Entry.from_model = original  # type: ignore[method-assign]
+    monkeypatch.setattr(types.Entry, "from_model", without_odds)
+    fast, stock = await _fast_then_stock(runtime, request, query)
     assert fast == stock
     assert b"win_odds" in fast
     assert b'"winOdds"' in fast

@@ -38,6 +38,14 @@ async def hub(runtime: Runtime) -> AsyncIterator[JobEventHub]:
     await hub.close()
 
 
+async def _until_subscribed(hub: JobEventHub, count: int) -> None:
+    """Wait (up to 2 s) until the hub counts this many subscribers."""
+    for _ in range(100):
+        if hub.subscriber_count == count:
+            return
+        await asyncio.sleep(0.02)
+
+
 async def _subscribe(runtime: Runtime, hub: JobEventHub, query: str) -> AsyncGenerator[Any, None]:
     services = ApiServices(runtime=runtime, queue=cast(Any, None), jobs=cast(Any, None), hub=hub,
                            predictors=cast(Any, None))  # fmt: skip
@@ -51,10 +59,7 @@ async def test_subscribers_of_one_document_share_one_answer_and_one_encoding(
 ) -> None:
     streams = [await _subscribe(runtime, hub, query) for query in (SAME, SAME, OTHER)]
     firsts = [asyncio.ensure_future(anext(stream)) for stream in streams]
-    for _ in range(100):
-        if hub.subscriber_count == 3:
-            break
-        await asyncio.sleep(0.02)
+    await _until_subscribed(hub, 3)
     assert hub.subscriber_count == 3
     published = event(7, JobEventType.STATUS, job_id="job_shared", status="COMPLETED")
     await runtime.redis.publish(
@@ -108,10 +113,7 @@ async def test_an_unexpected_error_in_a_subscription_is_masked_in_production(
         production, hub, "subscription { jobEvents { job { logs { message } } } }"
     )
     first = asyncio.ensure_future(anext(stream))
-    for _ in range(100):
-        if hub.subscriber_count == 1:
-            break
-        await asyncio.sleep(0.02)
+    await _until_subscribed(hub, 1)
     published = event(3, JobEventType.STATUS, job_id="job_masked")
     await runtime.redis.publish(
         events_channel(runtime.settings.redis_prefix + "fanout:"), published.encode()
@@ -174,10 +176,7 @@ async def test_a_subscriber_leaving_while_the_shared_answer_is_computed_stalls_n
     streams = [await _subscribe(runtime, hub, query) for _ in range(3)]
     nexts = [asyncio.ensure_future(anext(stream)) for stream in streams]
     try:
-        for _ in range(100):
-            if hub.subscriber_count == 3:
-                break
-            await asyncio.sleep(0.02)
+        await _until_subscribed(hub, 3)
         assert hub.subscriber_count == 3
         channel = events_channel(runtime.settings.redis_prefix + "fanout:")
         published = event(5, JobEventType.STATUS, job_id=job.id, status="PROCESSING")

@@ -9,36 +9,18 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+# The schema's enums, so a typo is a usage error here rather than a server round trip.
+from kra_graphql.jobs.states import JobKind, JobStatus
 
 if TYPE_CHECKING:
     from kra_graphql.client.graphql import GraphQLClient
 
 # Exit code when the request itself fails: unreachable server, rejected key, bad input.
 EXIT_REQUEST = 2
-
-
-# The schema's enums, so a typo is a usage error here rather than a server round trip.
-class JobStatus(StrEnum):
-    QUEUED = "QUEUED"
-    PROCESSING = "PROCESSING"
-    COMPLETED = "COMPLETED"
-    PARTIAL = "PARTIAL"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-
-
-class JobKind(StrEnum):
-    COLLECTION = "COLLECTION"
-    ENRICHMENT = "ENRICHMENT"
-    RESULTS = "RESULTS"
-    EVALUATION = "EVALUATION"
-    PREDICTION = "PREDICTION"
-    PROMPT_IMPROVEMENT = "PROMPT_IMPROVEMENT"
-    IMPORT = "IMPORT"
 
 
 Url = Annotated[

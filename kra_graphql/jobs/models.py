@@ -4,43 +4,19 @@ from __future__ import annotations
 
 from collections import namedtuple
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, cast
 from uuid import uuid4
 
 from sqlalchemy import Index, Text
 from sqlmodel import Field, SQLModel
 
-from kra_graphql.db import JSONType, UTCDateTime, utcnow
+from kra_graphql.db import JSONType, UTCDateTime, table_of, utcnow
+
+# Re-exported: the rest of the server imports them from here, next to the model.
+from kra_graphql.jobs.states import TERMINAL_STATUSES as TERMINAL_STATUSES
+from kra_graphql.jobs.states import JobKind as JobKind
+from kra_graphql.jobs.states import JobStatus as JobStatus
 from kra_graphql.timestamps import Timestamped
-
-
-class JobKind(StrEnum):
-    COLLECTION = "COLLECTION"
-    ENRICHMENT = "ENRICHMENT"
-    RESULTS = "RESULTS"
-    EVALUATION = "EVALUATION"
-    PREDICTION = "PREDICTION"
-    PROMPT_IMPROVEMENT = "PROMPT_IMPROVEMENT"
-    IMPORT = "IMPORT"
-
-
-class JobStatus(StrEnum):
-    QUEUED = "QUEUED"
-    PROCESSING = "PROCESSING"
-    COMPLETED = "COMPLETED"
-    PARTIAL = "PARTIAL"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in TERMINAL_STATUSES
-
-
-TERMINAL_STATUSES = frozenset(
-    {JobStatus.COMPLETED, JobStatus.PARTIAL, JobStatus.FAILED, JobStatus.CANCELLED}
-)
 
 
 def new_job_id() -> str:
@@ -91,7 +67,7 @@ class JobLog(SQLModel, table=True):
 # A new job's row as a named tuple of the table's columns: submitting builds one per
 # request, and an ORM instance (validation, instrumentation) cost about as much as the
 # rest of job creation together. The row is only ever inserted and read.
-_JOB_COLUMNS = [column.key for column in Job.__table__.columns]  # type: ignore[attr-defined]
+_JOB_COLUMNS = [column.key for column in table_of(Job).columns]
 _JobRow = namedtuple("_JobRow", _JOB_COLUMNS)  # type: ignore[misc]
 _DEFAULTS = {
     name: field.default
