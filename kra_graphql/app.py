@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Redis.from_url(require_redis_url(settings)),
             settings.redis_prefix,
             progress_interval_s=settings.subscription_progress_interval_ms / 1000,
+            resync_after_s=settings.subscription_resync_s,
         )
         app.state.runtime = runtime
         http = httpx.AsyncClient()

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     response_cache_enabled: bool = True
     # A subscriber gets a job's PROGRESS at most this often (the newest one).
     subscription_progress_interval_ms: Annotated[int, Field(ge=0, le=60_000)] = 250
+    # A job subscription that heard nothing for this long re-reads the job's row (covers a
+    # writer that could not publish its event).
+    subscription_resync_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
 
     # Access: keys from the environment, `name:scope+scope:key` separated by commas.
     api_keys: SecretStr | None = None

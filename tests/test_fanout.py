@@ -197,3 +197,73 @@ async def test_a_subscriber_leaving_while_the_shared_answer_is_computed_stalls_n
         async with runtime.write() as session:
             await session.execute(delete(JobLog).where(col(JobLog.job_id) == job.id))
             await session.execute(delete(Job).where(col(Job.id) == job.id))
+
+
+async def test_the_hub_resyncs_only_subscribers_that_heard_nothing(
+    runtime: Runtime, hub: JobEventHub
+) -> None:
+    channel = events_channel(runtime.settings.redis_prefix + "fanout:")
+    async with (
+        hub.subscribe(lambda e: e.job_id == "job_heard") as heard,
+        hub.subscribe(lambda e: e.job_id == "job_silent") as silent,
+    ):
+        await runtime.redis.publish(
+            channel, event(1, JobEventType.LOG, job_id="job_heard").encode()
+        )
+        received = await asyncio.wait_for(heard.next(), 10)
+        assert received is not None
+        assert received.job_id == "job_heard"
+
+        hub.resync_idle()
+        assert await asyncio.wait_for(silent.next(), 1) is None
+        waiting = asyncio.ensure_future(heard.next())
+        await asyncio.sleep(0.05)
+        assert not waiting.done()  # it heard an event since the last look
+
+        hub.resync_idle()  # and nothing since
+        assert await asyncio.wait_for(waiting, 1) is None
+
+
+async def test_the_hub_looks_for_idle_subscribers_on_its_own(runtime: Runtime) -> None:
+    prefix = runtime.settings.redis_prefix + "fanout:"
+    hub = JobEventHub(Redis.from_url(runtime.settings.redis_url or ""), prefix, resync_after_s=0.05)
+    try:
+        async with hub.subscribe(lambda e: True) as subscriber:
+            assert await asyncio.wait_for(subscriber.next(), 5) is None
+    finally:
+        await hub.close()
+
+
+async def test_a_job_subscription_re_reads_the_row_when_an_event_was_not_published(
+    runtime: Runtime,
+) -> None:
+    """A writer changed the row but could not publish: the subscriber still sees it."""
+    prefix = runtime.settings.redis_prefix + "fanout:"
+    hub = JobEventHub(Redis.from_url(runtime.settings.redis_url or ""), prefix, resync_after_s=0.1)
+    job = Job(kind=JobKind.COLLECTION, status=JobStatus.PROCESSING, parameters={})
+    async with runtime.write() as session:
+        session.add(job)
+    query = 'subscription { jobProgress(id: "%s") { sequence type job { progress } } }'
+    stream = await _subscribe(runtime, hub, query % job.id)
+    try:
+        snapshot = await asyncio.wait_for(anext(stream), 10)
+        assert snapshot.data["jobProgress"]["job"]["progress"] == 0
+        async with runtime.write() as session:
+            row = await session.get(Job, job.id)
+            assert row is not None
+            row.progress = 42
+            row.event_sequence += 1
+        changed = await asyncio.wait_for(anext(stream), 10)
+        assert changed.errors is None
+        assert changed.data == {
+            "jobProgress": {
+                "sequence": snapshot.data["jobProgress"]["sequence"] + 1,
+                "type": "SNAPSHOT",
+                "job": {"progress": 42},
+            }
+        }
+    finally:
+        await stream.aclose()
+        await hub.close()
+        async with runtime.write() as session:
+            await session.execute(delete(Job).where(col(Job.id) == job.id))

@@ -25,8 +25,14 @@ def event(
     )  # fmt: skip
 
 
+async def next_event(subscriber: Subscriber) -> JobEvent:
+    received = await subscriber.next()
+    assert received is not None, "a resync instead of an event"
+    return received
+
+
 async def drain(subscriber: Subscriber, count: int) -> list[JobEvent]:
-    return [await subscriber.next() for _ in range(count)]
+    return [await next_event(subscriber) for _ in range(count)]
 
 
 async def test_unread_progress_is_replaced_by_the_newest() -> None:
@@ -68,21 +74,21 @@ async def test_other_jobs_are_filtered_out() -> None:
 async def test_progress_is_held_to_the_interval_and_status_is_not() -> None:
     subscriber = Subscriber(lambda e: True, limit=64, progress_interval_s=0.3)
     subscriber.offer(event(1, JobEventType.PROGRESS))
-    assert (await subscriber.next()).sequence == 1  # the first goes at once
+    assert (await next_event(subscriber)).sequence == 1  # the first goes at once
     started = time.monotonic()
     subscriber.offer(event(2, JobEventType.PROGRESS))
     subscriber.offer(event(3, JobEventType.PROGRESS))
-    assert (await subscriber.next()).sequence == 3  # the newest, after the interval
+    assert (await next_event(subscriber)).sequence == 3  # the newest, after the interval
     assert time.monotonic() - started >= 0.25
 
     subscriber.offer(event(4, JobEventType.PROGRESS))
-    waiting = asyncio.ensure_future(subscriber.next())
+    waiting = asyncio.ensure_future(next_event(subscriber))
     await asyncio.sleep(0.05)
     assert not waiting.done()  # held
     started = time.monotonic()
     subscriber.offer(event(5, JobEventType.STATUS, status="COMPLETED"))
     assert (await waiting).sequence == 4  # released by the status behind it, in order
-    assert (await subscriber.next()).sequence == 5
+    assert (await next_event(subscriber)).sequence == 5
     assert time.monotonic() - started < 0.1
 
 
@@ -91,5 +97,27 @@ async def test_a_new_step_is_not_held() -> None:
     subscriber.offer(event(1, JobEventType.PROGRESS))
     await subscriber.next()
     subscriber.offer(dataclasses.replace(event(2, JobEventType.PROGRESS), current_step="race 2"))
-    received = await asyncio.wait_for(subscriber.next(), 1)
+    received = await asyncio.wait_for(next_event(subscriber), 1)
     assert received.current_step == "race 2"
+
+
+async def test_the_progress_completing_the_last_step_is_not_held() -> None:
+    subscriber = Subscriber(lambda e: True, limit=64, progress_interval_s=5)
+    subscriber.offer(event(99, JobEventType.PROGRESS))
+    await subscriber.next()
+    subscriber.offer(event(100, JobEventType.PROGRESS))  # 100 of 100 steps
+    received = await asyncio.wait_for(next_event(subscriber), 1)
+    assert received.completed_steps == received.total_steps == 100
+
+
+async def test_a_resync_is_told_once_after_the_queued_events() -> None:
+    subscriber = Subscriber(lambda e: True, limit=64)
+    subscriber.offer(event(1, JobEventType.LOG))
+    subscriber.resync()
+    assert (await next_event(subscriber)).sequence == 1
+    assert await asyncio.wait_for(subscriber.next(), 1) is None
+    waiting = asyncio.ensure_future(subscriber.next())
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # told once
+    subscriber.offer(event(2, JobEventType.LOG))
+    assert (await asyncio.wait_for(waiting, 1)) is not None

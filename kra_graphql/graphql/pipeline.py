@@ -7,10 +7,14 @@ the steps costs less than one per concern; the steps themselves live with their 
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from strawberry.extensions import SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
+from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
 from kra_graphql.graphql.auth import authorize_execution
@@ -56,7 +60,33 @@ class OperationPipeline(SchemaExtension):
             ACTIVE_SUBSCRIPTIONS.inc()
         yield
 
-    def on_stream_result(self, result: object) -> Iterator[None]:
+
+_NO_HOOK = contextlib.nullcontext()
+
+
+class PipelineRunner(SchemaExtensionsRunner):
+    """Strawberry wraps each extension's `on_stream_result` and `get_results` anew for
+    every subscription event; with a thousand subscribers that cost as much as the rest
+    of an event's delivery. The pipeline's one per-result step runs here directly, and
+    hooks other extensions define still run."""
+
+    def __init__(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> None:
+        super().__init__(execution_context, extensions)
+        self._stream_hooks = any(_overrides(each, "on_stream_result") for each in extensions)
+        self._result_hooks = any(_overrides(each, "get_results") for each in extensions)
+
+    def on_stream_result(self, result: Any) -> Any:
         """Every result of a subscription, before it is sent: same codes, same masking."""
         format_errors(self.execution_context, result)
-        yield
+        return super().on_stream_result(result) if self._stream_hooks else _NO_HOOK
+
+    async def get_extensions_results(self, ctx: ExecutionContext) -> dict[str, Any]:
+        if self._result_hooks:
+            return await super().get_extensions_results(ctx)
+        return dict(ctx.extensions_results)
+
+
+def _overrides(extension: SchemaExtension, hook: str) -> bool:
+    return getattr(type(extension), hook) is not getattr(SchemaExtension, hook)

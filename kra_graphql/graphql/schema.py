@@ -6,7 +6,9 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ValidationCache
+from strawberry.extensions import SchemaExtension, ValidationCache
+from strawberry.extensions.runner import SchemaExtensionsRunner
+from strawberry.types import ExecutionContext
 
 from kra_graphql.graphql import access_types
 from kra_graphql.graphql.execution import FastLeafExecutor
@@ -16,7 +18,7 @@ from kra_graphql.graphql.limits import CachedParser
 from kra_graphql.graphql.mutations import Mutation
 from kra_graphql.graphql.node import resolve_node
 from kra_graphql.graphql.pagination import Connection, to_connection
-from kra_graphql.graphql.pipeline import OperationPipeline
+from kra_graphql.graphql.pipeline import OperationPipeline, PipelineRunner
 from kra_graphql.graphql.subscriptions import Subscription
 from kra_graphql.graphql.types import (
     CollectionStatus,
@@ -224,6 +226,11 @@ async def _people(
 
 
 class Schema(strawberry.Schema):
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        return PipelineRunner(execution_context, extensions)
+
     def process_errors(self, errors: list[GraphQLError], execution_context: object = None) -> None:
         """Logging happens in OperationPipeline, once, with an errorId for unexpected errors."""
 

@@ -15,9 +15,6 @@ from kra_graphql.jobs import events
 from kra_graphql.jobs.models import Job as JobRow
 from kra_graphql.runtime import Runtime
 
-# Without any event for this long, re-read the row: it also covers a hub reconnect.
-RESYNC_AFTER_S = 10.0
-
 
 @strawberry.type
 class Subscription:
@@ -38,11 +35,9 @@ class Subscription:
             last = snapshot.sequence
             done = snapshot.is_terminal
             while not done:
-                try:
-                    # asyncio.timeout, not wait_for: no task per event.
-                    async with asyncio.timeout(RESYNC_AFTER_S):
-                        event = await subscriber.next()
-                except TimeoutError:
+                event = await subscriber.next()
+                if event is None:
+                    # Events may have been missed: the row is the truth.
                     row = await _load(ctx.runtime, job_id)
                     if row is None or row.event_sequence <= last:
                         continue
@@ -55,6 +50,9 @@ class Subscription:
                     events.JobEventType.SNAPSHOT,
                 }
                 yield JobEvent.broadcast(event)
+            # The terminal event is on its way: let the other subscribers' deliveries go
+            # before this subscription's completion and clean-up.
+            await asyncio.sleep(0)
 
     @strawberry.subscription(description="Status changes of every job matching the filter.")
     async def job_events(
@@ -73,7 +71,10 @@ class Subscription:
 
         async with info.context.hub.subscribe(wanted) as subscriber:
             while True:
-                yield JobEvent.broadcast(await subscriber.next())
+                event = await subscriber.next()
+                # Missed events cannot be recovered here: a status change has no row.
+                if event is not None:
+                    yield JobEvent.broadcast(event)
 
 
 async def _load(runtime: Runtime, job_id: str) -> JobRow | None:

@@ -11,6 +11,7 @@ import orjson
 from redis.asyncio import Redis
 
 from kra_graphql.jobs.models import Job, JobStatus
+from kra_graphql.jobs.states import TERMINAL_STATUSES
 
 
 class JobEventType(StrEnum):
@@ -78,7 +79,12 @@ class JobEvent:
 
     @property
     def is_terminal(self) -> bool:
-        return JobStatus(self.status).is_terminal
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def reached_total(self) -> bool:
+        """Every step is done: the progress a bar ends on."""
+        return self.total_steps is not None and self.completed_steps >= self.total_steps
 
     def encode(self) -> bytes:
         return orjson.dumps(asdict(self))

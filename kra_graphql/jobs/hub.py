@@ -6,6 +6,11 @@ subscriber's queue (the latest state is what a progress bar needs), so a slow su
 skips intermediate progress instead of falling behind. When a queue is full anyway, other
 non-status events coalesce too; STATUS events are never dropped, so every subscriber
 sees the terminal status.
+
+A subscriber that may have missed events (the hub reconnected to Redis, or nothing
+reached it for `resync_after_s`, as when a writer could not publish) is told so by a
+`None` from `next()`, and re-reads what it shows. One timer for the whole hub does that:
+a timer per subscriber and event cost as much as the rest of a delivery.
 """
 
 from __future__ import annotations
@@ -26,14 +31,16 @@ log = get_logger(__name__)
 
 Match = Callable[[JobEvent], bool]
 RECONNECT_DELAY_S = 1.0
+RESYNC_AFTER_S = 10.0
 
 
 class Subscriber:
     """One subscription's queue. Unread progress of a job is replaced by its newest, and a
     progress event waits until `progress_interval_s` after the previous one delivered to
     this subscriber (still replaced meanwhile): a progress bar gains nothing from more,
-    and every message costs the API a send per subscriber. A new current step, status
-    and log events are never held, and a progress event queued before one goes at once."""
+    and every message costs the API a send per subscriber. A new current step, the
+    progress that completes the last step, status and log events are never held, and a
+    progress event queued before one goes at once."""
 
     def __init__(self, match: Match, limit: int, progress_interval_s: float = 0.0) -> None:
         self.match = match
@@ -43,11 +50,15 @@ class Subscriber:
         self._ready = asyncio.Event()
         self._last_progress = -math.inf
         self._last_step: str | None = None
+        self._stale = False
+        # Whether an event reached this subscriber since the hub's last look.
+        self.heard = False
         self.coalesced = 0
 
     def offer(self, event: JobEvent) -> None:
         if not self.match(event):
             return
+        self.heard = True
         if event.type is JobEventType.PROGRESS and self._pending:
             tail = self._pending[-1]
             if (
@@ -90,25 +101,42 @@ class Subscriber:
     def pending(self) -> int:
         return len(self._pending)
 
-    async def next(self) -> JobEvent:
+    def resync(self) -> None:
+        """Events may have been missed: `next()` says so once the queue is drained."""
+        self._stale = True
+        self._ready.set()
+
+    async def next(self) -> JobEvent | None:
+        """The next event, or None when events may have been missed since the last."""
         while True:
             while not self._pending:
+                if self._stale:
+                    self._stale = False
+                    return None
                 self._ready.clear()
                 await self._ready.wait()
             head = self._pending[0]
             if head.type is not JobEventType.PROGRESS:
                 return self._pending.popleft()
             hold = self._last_progress + self.progress_interval_s - time.monotonic()
-            if hold <= 0 or len(self._pending) > 1 or head.current_step != self._last_step:
+            if (
+                hold <= 0
+                or len(self._pending) > 1
+                or head.current_step != self._last_step
+                or head.reached_total
+            ):
                 self._last_progress = time.monotonic()
                 self._last_step = head.current_step
                 return self._pending.popleft()
             # Only a progress event is queued and it is too early: wait for the interval
-            # to pass or for another event to arrive behind it.
+            # to pass or for another event to arrive behind it. A timer that sets the
+            # flag, not asyncio.timeout: cancelling the wait costs more than the delivery.
             self._ready.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(hold):
-                    await self._ready.wait()
+            timer = asyncio.get_running_loop().call_later(hold, self._ready.set)
+            try:
+                await self._ready.wait()
+            finally:
+                timer.cancel()
 
 
 class JobEventHub:
@@ -119,11 +147,13 @@ class JobEventHub:
         *,
         queue_limit: int = 64,
         progress_interval_s: float = 0.0,
+        resync_after_s: float = RESYNC_AFTER_S,
     ) -> None:
         self._redis = redis
         self._channel = events_channel(prefix)
         self._queue_limit = queue_limit
         self._progress_interval_s = progress_interval_s
+        self._resync_after_s = resync_after_s
         self._subscribers: set[Subscriber] = set()
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
@@ -138,7 +168,7 @@ class JobEventHub:
         subscriber = Subscriber(match, self._queue_limit, self._progress_interval_s)
         if self._listener is None or self._listener.done():
             self._listening.clear()
-            self._listener = asyncio.create_task(self._listen(), name="job-event-hub")
+            self._listener = asyncio.create_task(self._run(), name="job-event-hub")
         await self._listening.wait()
         # Counted once Redis has confirmed the channel: from here nothing published is lost.
         self._subscribers.add(subscriber)
@@ -156,7 +186,27 @@ class JobEventHub:
             self._listener = None
         await self._redis.aclose()
 
+    async def _run(self) -> None:
+        ticker = asyncio.create_task(self._tick(), name="job-event-hub-resync")
+        try:
+            await self._listen()
+        finally:
+            ticker.cancel()
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self._resync_after_s)
+            self.resync_idle()
+
+    def resync_idle(self) -> None:
+        """Tell every subscriber that heard nothing since the last call to re-read."""
+        for subscriber in tuple(self._subscribers):
+            if not subscriber.heard:
+                subscriber.resync()
+            subscriber.heard = False
+
     async def _listen(self) -> None:
+        reconnecting = False
         while True:
             try:
                 async with self._redis.pubsub() as pubsub:
@@ -168,10 +218,15 @@ class JobEventHub:
                             # Confirmed by Redis: a publish on another connection that
                             # arrives before this point is not delivered to us.
                             self._listening.set()
+                            if reconnecting:
+                                # Whatever was published while we were away is lost.
+                                for subscriber in tuple(self._subscribers):
+                                    subscriber.resync()
             except asyncio.CancelledError:
                 raise
             except Exception as error:
                 log.warning("job_event_hub.reconnecting", error=str(error))
+                reconnecting = True
                 await asyncio.sleep(RECONNECT_DELAY_S)
 
     def _dispatch(self, event: JobEvent) -> None:
