@@ -37,6 +37,8 @@ from kra_graphql.logging import get_logger
 log = get_logger(__name__)
 
 MAX_DOCUMENTS = 1024
+# Where the guard leaves a POSTed JSON body it decoded, for the view to use as is.
+POSTED = "graphql_posted"
 STATUS = {
     ErrorCode.UNAUTHENTICATED: 401,
     ErrorCode.FORBIDDEN: 403,
@@ -86,6 +88,7 @@ class GuardedGraphQL:
         started = time.perf_counter()
         headers = Headers(scope=scope)
         body = b""
+        posted: dict[str, Any] | None = None
         if scope["method"] == "POST":
             read = await _read_body(receive, headers, guard.settings.max_request_bytes)
             if read is None:
@@ -94,7 +97,12 @@ class GuardedGraphQL:
                 await _refuse(send, too_large, status=413)
                 return
             body = read
-            request = _posted(body, headers)
+            decoded = _json_body(body, headers)
+            if isinstance(decoded, dict):
+                posted = decoded
+                request = _request(decoded.get("query"), decoded.get("operationName"))
+            else:
+                request = decoded
         else:
             request = _from_query_string(scope)
         if isinstance(request, AppError):
@@ -129,6 +137,7 @@ class GuardedGraphQL:
             return
         state: dict[str, Any] = scope.setdefault("state", {})
         state["principal"] = principal
+        state[POSTED] = posted
         await self.inner(scope, replay_body(body), send)
         if operation is not None and not state.get("executed"):
             # Answered without execution: from the response cache.
@@ -141,7 +150,7 @@ class GuardedGraphQL:
             )
 
 
-def _posted(body: bytes, headers: Headers) -> tuple[str, str | None] | AppError | None:
+def _json_body(body: bytes, headers: Headers) -> dict[str, Any] | AppError | None:
     if "json" not in headers.get("content-type", ""):
         return None
     try:
@@ -152,7 +161,7 @@ def _posted(body: bytes, headers: Headers) -> tuple[str, str | None] | AppError 
         return BadUserInput("batched requests are not supported: send one operation", field="body")
     if not isinstance(data, dict):
         return BadUserInput("the request body must be a JSON object", field="body")
-    return _request(data.get("query"), data.get("operationName"))
+    return data
 
 
 def _from_query_string(scope: Scope) -> tuple[str, str | None] | AppError | None:
