@@ -18,6 +18,7 @@ from kra_graphql.collection.params import (
     check_race_numbers,
 )
 from kra_graphql.errors import BadUserInput
+from kra_graphql.graphql.flat_inputs import build_flat_inputs
 from kra_graphql.jobs.models import JobKind, JobStatus
 from kra_graphql.jobs.queries import JobQuery
 from kra_graphql.prediction.improvement import ImproveParams
@@ -332,3 +333,18 @@ class ImprovePromptInput:
             date_to=end,
             parallelism=self.parallelism,
         ).check()
+
+
+build_flat_inputs(
+    RaceFilter,
+    PeopleFilter,
+    PredictionFilter,
+    JobFilter,
+    CollectRacesInput,
+    EnrichRacesInput,
+    CollectResultsInput,
+    PredictRaceInput,
+    EvaluatePromptInput,
+    CreatePromptInput,
+    ImprovePromptInput,
+)
