@@ -18,7 +18,8 @@ from kra_graphql.graphql.limits import CachedParser
 from kra_graphql.graphql.mutations import Mutation
 from kra_graphql.graphql.node import resolve_node
 from kra_graphql.graphql.pagination import Connection, to_connection
-from kra_graphql.graphql.pipeline import OperationPipeline, PipelineRunner
+from kra_graphql.graphql.pipeline import OperationPipeline
+from kra_graphql.graphql.runner import PipelineRunner
 from kra_graphql.graphql.subscriptions import Subscription
 from kra_graphql.graphql.types import (
     CollectionStatus,
