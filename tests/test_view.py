@@ -9,6 +9,9 @@ from typing import Any, cast
 import httpx
 import orjson
 import pytest
+from gql import Client, GraphQLRequest
+from gql.transport.exceptions import TransportQueryError
+from gql.transport.websockets import WebsocketsTransport
 from starlette.types import Message
 
 from kra_graphql.access.keys import anonymous
@@ -16,7 +19,10 @@ from kra_graphql.graphql.context import ApiServices
 from kra_graphql.graphql.guard import POSTED
 from kra_graphql.graphql.view import create_view
 from kra_graphql.runtime import Runtime
-from tests.conftest import auth_headers
+from tests.access_support import ws_url
+from tests.conftest import API_KEY, auth_headers
+
+TWO_OPERATIONS = "query A { __typename } query B { jobs(first: 1) { totalCount } }"
 
 # Never cached (jobs), a validation error, a variable that does not coerce, an unknown
 # operation name: each answered by both views.
@@ -79,3 +85,45 @@ async def test_the_view_answers_a_decoded_body_without_reading_it_again(
 
     assert sent[0]["status"] == 200
     assert orjson.loads(sent[1]["body"]) == {"data": {"__typename": "Query"}}
+
+
+async def answers(api_url: str, request_body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The answer to a JSON POST (our view) and to the same GET (Strawberry's)."""
+    async with httpx.AsyncClient(base_url=api_url, headers=auth_headers()) as client:
+        posted = await client.post("/graphql", json=request_body)
+        got = await client.get("/graphql", params=request_body)
+    return [posted.json(), got.json()]
+
+
+async def test_several_operations_need_the_name_of_the_one_to_run(api_url: str) -> None:
+    for answer in await answers(api_url, {"query": TWO_OPERATIONS}):
+        assert answer["data"] is None
+        [error] = answer["errors"]
+        assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "operationName"}
+    for answer in await answers(api_url, {"query": TWO_OPERATIONS, "operationName": "A"}):
+        assert answer == {"data": {"__typename": "Query"}}
+
+
+async def test_several_unnamed_operations_are_refused_over_websocket_too(api_url: str) -> None:
+    transport = WebsocketsTransport(
+        url=ws_url(api_url),
+        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+        init_payload={"apiKey": API_KEY},
+    )
+    async with Client(transport=transport) as session:
+        with pytest.raises(TransportQueryError) as refused:
+            await session.execute(GraphQLRequest(TWO_OPERATIONS))
+        named = await session.execute(GraphQLRequest(TWO_OPERATIONS, operation_name="A"))
+    assert refused.value.errors is not None
+    assert refused.value.errors[0]["extensions"]["field"] == "operationName"
+    assert named == {"__typename": "Query"}
+
+
+async def test_a_subscription_over_http_says_where_subscriptions_are_served(
+    api_url: str,
+) -> None:
+    for answer in await answers(api_url, {"query": "subscription { jobEvents { sequence } }"}):
+        assert answer["data"] is None
+        [error] = answer["errors"]
+        assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "query"}
+        assert "WebSocket" in error["message"]

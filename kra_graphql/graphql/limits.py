@@ -38,8 +38,10 @@ from graphql import (
     is_introspection_type,
 )
 from graphql.language import SKIP, VisitorAction
+from starlette.requests import Request
 from strawberry.extensions import ParserCache
 from strawberry.types import ExecutionContext
+from strawberry.types.graphql import OperationType
 
 from kra_graphql.config import Settings
 from kra_graphql.errors import BadUserInput, ErrorCode
@@ -194,6 +196,35 @@ def tag_token_limit_errors(execution: ExecutionContext) -> None:
     result = execution.result
     if result is not None and result.errors:
         result.errors = [_tag_token_limit(error) for error in result.errors]
+
+
+def check_operation(execution: ExecutionContext) -> None:
+    """What the GraphQL over HTTP and WebSocket contracts refuse but Strawberry would run:
+    the first of several operations when none is named, and a subscription over plain
+    HTTP (which it answers with an internal error)."""
+    document = execution.graphql_document
+    if document is None:
+        return
+    # `operation_name` falls back to the first operation's name; what the client sent is
+    # kept apart (tests/test_view.py notices if that changes).
+    if getattr(execution, "_provided_operation_name", None) is None:
+        operations = sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
+        if operations > 1:
+            raise BadUserInput(
+                "the document holds several operations: name the one to run in operationName",
+                field="operationName",
+            )
+    context = execution.context
+    if (
+        execution.operation_type is OperationType.SUBSCRIPTION
+        and isinstance(context, Context)
+        and isinstance(context.request, Request)
+    ):
+        raise BadUserInput(
+            "subscriptions are served over WebSocket (graphql-transport-ws or graphql-ws) "
+            "at this same URL",
+            field="query",
+        )
 
 
 def check_inputs(execution: ExecutionContext) -> None:

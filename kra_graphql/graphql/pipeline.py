@@ -17,7 +17,12 @@ from strawberry.types.graphql import OperationType
 from kra_graphql.graphql.auth import authorize_execution
 from kra_graphql.graphql.context import Context
 from kra_graphql.graphql.extensions import format_errors
-from kra_graphql.graphql.limits import check_inputs, prepare_limits, tag_token_limit_errors
+from kra_graphql.graphql.limits import (
+    check_inputs,
+    check_operation,
+    prepare_limits,
+    tag_token_limit_errors,
+)
 from kra_graphql.graphql.observe import mark_executed, record_execution
 from kra_graphql.metrics import ACTIVE_SUBSCRIPTIONS
 
@@ -49,6 +54,7 @@ class OperationPipeline(SchemaExtension):
 
     async def on_execute(self) -> AsyncIterator[None]:
         execution = self.execution_context
+        check_operation(execution)
         await authorize_execution(execution)
         check_inputs(execution)
         # A subscription lasts as long as its stream: count it open meanwhile.
