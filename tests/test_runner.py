@@ -4,7 +4,7 @@ wrapping cached per class."""
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import strawberry
 from strawberry.extensions import SchemaExtension
@@ -96,3 +96,32 @@ async def test_another_extensions_stream_result_hook_runs_for_every_event() -> N
         "result:{'count': 1}",
         "result:{'count': 2}",
     ]
+
+
+class Refusing(SchemaExtension):
+    """One hook per stage: raises before execution, and sees what crosses the operation."""
+
+    seen: ClassVar[list[str]] = []
+
+    async def on_operation(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except Exception as error:
+            Refusing.seen.append(f"operation saw {error!r}")
+            raise
+        Refusing.seen.append("operation ended")
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        raise ValueError("refused")
+        yield  # pragma: no cover
+
+
+async def test_a_single_hook_raising_gives_what_strawberrys_exit_stack_gives() -> None:
+    outcomes = []
+    for schema_class in (strawberry.Schema, Schema):
+        Refusing.seen = []
+        result = await schema_class(query=Query, extensions=[Refusing]).execute("{ hello }")
+        outcomes.append((result.data, [e.message for e in result.errors or []], Refusing.seen))
+    stock, ours = outcomes
+    assert ours == stock
+    assert ours[1] == ["refused"]

@@ -13,7 +13,7 @@ import contextlib
 import inspect
 from collections.abc import AsyncIterator, Callable, Iterator
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.context import (
@@ -35,6 +35,15 @@ _NO_HOOK = contextlib.nullcontext()
 # extension, and whether it is async; None: the class has no hook for the stage.
 _Factory = tuple[Callable[[SchemaExtension], Any], bool] | None
 _FACTORIES: dict[tuple[type[SchemaExtension], str], _Factory] = {}
+
+
+def _cached_factory(cls: type[SchemaExtension], stage: str) -> _Factory:
+    key = (cls, stage)
+    try:
+        return _FACTORIES[key]
+    except KeyError:
+        found = _FACTORIES[key] = _factory(cls, stage)
+        return found
 
 
 def _factory(cls: type[SchemaExtension], stage: str) -> _Factory:
@@ -69,15 +78,41 @@ class _CachedHooks(ExtensionContextManagerBase):
     __slots__ = ()
 
     def get_hook(self, extension: SchemaExtension) -> WrappedHook | None:
-        key = (type(extension), self.HOOK_NAME)
-        try:
-            found = _FACTORIES[key]
-        except KeyError:
-            found = _FACTORIES[key] = _factory(type(extension), self.HOOK_NAME)
+        found = _cached_factory(type(extension), self.HOOK_NAME)
         if found is None:
             return None
         factory, is_async = found
         return WrappedHook(extension, partial(factory, extension), is_async)
+
+
+class _OneHook:
+    """A stage with a single hook, entered directly: an exit stack around one context
+    manager costs more than the hook. Exceptions pass through it as through the stack."""
+
+    __slots__ = ("_hook", "_is_async")
+
+    def __init__(self, hook: Any, is_async: bool) -> None:
+        self._hook = hook
+        self._is_async = is_async
+
+    async def __aenter__(self) -> None:
+        if self._is_async:
+            await self._hook.__aenter__()
+        else:
+            self._hook.__enter__()
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        if self._is_async:
+            return cast(bool | None, await self._hook.__aexit__(*exc_info))
+        return cast(bool | None, self._hook.__exit__(*exc_info))
+
+    def __enter__(self) -> None:
+        if self._is_async:
+            raise RuntimeError("an async extension hook cannot run during sync execution")
+        self._hook.__enter__()
+
+    def __exit__(self, *exc_info: Any) -> bool | None:
+        return cast(bool | None, self._hook.__exit__(*exc_info))
 
 
 class _Operation(_CachedHooks, OperationContextManager):
@@ -96,6 +131,9 @@ class _Executing(_CachedHooks, ExecutingContextManager):
     __slots__ = ()
 
 
+_Stage = TypeVar("_Stage", bound=ExtensionContextManagerBase)
+
+
 class PipelineRunner(SchemaExtensionsRunner):
     """The runner of every operation of our schema."""
 
@@ -107,16 +145,31 @@ class PipelineRunner(SchemaExtensionsRunner):
         self._result_hooks = any(_overrides(each, "get_results") for each in extensions)
 
     def operation(self) -> OperationContextManager:
-        return _Operation(self.extensions)
+        return self._stage(_Operation)
 
     def validation(self) -> ValidationContextManager:
-        return _Validation(self.extensions)
+        return self._stage(_Validation)
 
     def parsing(self) -> ParsingContextManager:
-        return _Parsing(self.extensions)
+        return self._stage(_Parsing)
 
     def executing(self) -> ExecutingContextManager:
-        return _Executing(self.extensions)
+        return self._stage(_Executing)
+
+    def _stage(self, several: type[_Stage]) -> _Stage:
+        """No hook: nothing to enter; one hook: entered directly; several: in an exit
+        stack, in extension order, as Strawberry does."""
+        hooks = [
+            (found, extension)
+            for extension in self.extensions
+            if (found := _cached_factory(type(extension), several.HOOK_NAME)) is not None
+        ]
+        if not hooks:
+            return cast(_Stage, _NO_HOOK)
+        if len(hooks) == 1:
+            (factory, is_async), extension = hooks[0]
+            return cast(_Stage, _OneHook(factory(extension), is_async))
+        return several(self.extensions)
 
     def on_stream_result(self, result: Any) -> Any:
         """Every result of a subscription, before it is sent: same codes, same masking."""
