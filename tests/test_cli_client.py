@@ -72,7 +72,8 @@ async def job_status(api_url: str, api_key: str, job_id: str) -> dict[str, Any]:
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {api_key}"}) as client:
         answer = await client.post(
             f"{api_url}/graphql",
-            json={"query": "query($id: ID!) { job(id: $id) { status progress } }",
+            json={"query": "query($id: ID!) { job(id: $id) { status progress completedSteps "
+                           "currentStep } }",
                   "variables": {"id": job_id}},
         )  # fmt: skip
     job: dict[str, Any] = answer.json()["data"]["job"]
@@ -80,7 +81,11 @@ async def job_status(api_url: str, api_key: str, job_id: str) -> dict[str, Any]:
 
 
 async def test_collect_in_a_terminal_draws_an_advancing_bar_and_ends_on_the_status(
-    cli_env: dict[str, str], terminal: list[Tmux], replay: httpx.AsyncClient
+    api_url: str,
+    api_key: str,
+    cli_env: dict[str, str],
+    terminal: list[Tmux],
+    replay: httpx.AsyncClient,
 ) -> None:
     # Slow answers stretch the job over a few seconds so the screen can be sampled.
     await replay.post("/_admin/latency", json={"ms": 250})
@@ -94,7 +99,12 @@ async def test_collect_in_a_terminal_draws_an_advancing_bar_and_ends_on_the_stat
         etas.update(re.findall(r"ETA (\d+:\d\d:\d\d)", screen))
         return "EXIT=" in screen
 
-    screen = session.wait_for(record, timeout=90, every=0.05)
+    try:
+        screen = session.wait_for(record, timeout=90, every=0.05)
+    except TimeoutError as timeout:
+        # Whether the job or its report to the terminal is what stopped.
+        row = await job_status(api_url, api_key, job_of(session.screen()))
+        raise AssertionError(f"{timeout}\nthe job's row now: {row}") from None
 
     assert session.exit_code() == 0
     assert len(set(seen)) >= 3, f"the bar never advanced: {seen}\n{screen}"
