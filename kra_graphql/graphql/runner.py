@@ -3,8 +3,9 @@
 Strawberry wraps each extension's hooks anew for every request, and its
 `on_stream_result` and `get_results` for every subscription event; with a thousand
 subscribers that cost as much as the rest of an event's delivery. Here hooks are wrapped
-once per class, the pipeline's one per-result step runs directly, and hooks other
-extensions define still run, in Strawberry's order.
+once per class, a stage with a single hook is entered without an exit stack, the
+pipeline's one per-result step runs directly, and hooks other extensions define still
+run, in Strawberry's order.
 """
 
 from __future__ import annotations
