@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import websockets
+from gql.transport.websockets import WebsocketsTransport
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kra_graphql.access.keys import Scope, create_key
@@ -53,6 +54,15 @@ def codes(response: httpx.Response) -> list[str]:
 
 def ws_url(api_url: str) -> str:
     return api_url.replace("http://", "ws://") + "/graphql"
+
+
+def ws_transport(
+    api_url: str, key: str, protocol: str = WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL
+) -> WebsocketsTransport:
+    """gql's WebSocket transport to the server at `api_url`, proving `key` on connect."""
+    return WebsocketsTransport(
+        url=ws_url(api_url), subprotocols=[protocol], init_payload={"apiKey": key}
+    )
 
 
 async def ws_exchange(

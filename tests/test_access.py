@@ -29,6 +29,7 @@ from tests.access_support import (
     new_key,
     post,
     ws_exchange,
+    ws_transport,
     ws_url,
 )
 from tests.conftest import API_KEY, API_KEY_NAME, api_server, settings_env
@@ -328,12 +329,7 @@ async def test_a_key_without_read_may_connect_but_not_subscribe(
     api_url: str, sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     _, collector = await new_key(sessions, Scope.COLLECT)
-    transport = WebsocketsTransport(
-        url=ws_url(api_url),
-        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
-        init_payload={"apiKey": collector},
-    )
-    async with Client(transport=transport) as session:
+    async with Client(transport=ws_transport(api_url, collector)) as session:
         with pytest.raises(TransportQueryError) as raised:
             async for _ in session.subscribe(
                 GraphQLRequest("subscription { jobEvents { sequence } }")

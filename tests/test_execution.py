@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, cast
 
 import orjson
@@ -87,6 +87,18 @@ async def _answer(runtime: Runtime, query: str) -> bytes:
         await context.close()
     errors = [(error.message, error.path) for error in result.errors or []]
     return orjson.dumps({"data": result.data, "errors": errors})
+
+
+def _change_entry_rows(monkeypatch: pytest.MonkeyPatch, change: Callable[[Any], Any]) -> None:
+    """Every listed entry is built from its row as `change` returns it."""
+    from kra_graphql.graphql import types
+
+    original = types.Entry.from_model
+
+    def changed(row: Any, *args: Any, **kwargs: Any) -> types.Entry:
+        return original(change(row), *args, **kwargs)
+
+    monkeypatch.setattr(types.Entry, "from_model", changed)
 
 
 async def _fast_then_stock(
@@ -197,17 +209,12 @@ async def test_a_null_in_a_non_null_leaf_of_a_planned_entry_is_the_stock_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Inside a compiled plan too: the plan gives up and the stock path reports."""
-    from kra_graphql.graphql import types
 
-    original = types.Entry.from_model
-
-    def broken(row: Any, *args: Any, **kwargs: Any) -> types.Entry:
-        if row.gate_number == 2:
-            row = row._replace(gate_number=None)
-        return original(row, *args, **kwargs)
+    def broken(row: Any) -> Any:
+        return row._replace(gate_number=None) if row.gate_number == 2 else row
 
     query = "{ races(first: 1) { edges { node { entries { gateNumber horse { name } } } } } }"
-    monkeypatch.setattr(types.Entry, "from_model", broken)
+    _change_entry_rows(monkeypatch, broken)
     fast, stock = await _fast_then_stock(runtime, request, query)
     assert fast == stock
     assert b"Cannot return null for non-nullable field Entry.gateNumber" in fast
@@ -247,17 +254,12 @@ async def test_a_missing_attribute_in_a_planned_entry_is_the_stock_error(
 ) -> None:
     from collections import namedtuple
 
-    from kra_graphql.graphql import types
-
-    original = types.Entry.from_model
-
-    def without_odds(row: Any, *args: Any, **kwargs: Any) -> types.Entry:
+    def without_odds(row: Any) -> Any:
         fields = [name for name in row._fields if name != "win_odds"]
-        short = namedtuple("ShortRow", fields)(*(getattr(row, name) for name in fields))
-        return original(cast(Any, short), *args, **kwargs)
+        return namedtuple("ShortRow", fields)(*(getattr(row, name) for name in fields))
 
     query = "{ races(first: 1) { edges { node { entries { gateNumber winOdds } } } } }"
-    monkeypatch.setattr(types.Entry, "from_model", without_odds)
+    _change_entry_rows(monkeypatch, without_odds)
     fast, stock = await _fast_then_stock(runtime, request, query)
     assert fast == stock
     assert b"win_odds" in fast

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, cast
@@ -30,12 +31,40 @@ SAME = "subscription { jobEvents { sequence type job { id status progress } } }"
 OTHER = "subscription { jobEvents { sequence job { id } } }"
 
 
+def _prefix(runtime: Runtime) -> str:
+    return runtime.settings.redis_prefix + "fanout:"
+
+
+@contextlib.asynccontextmanager
+async def _own_hub(runtime: Runtime, **options: Any) -> AsyncIterator[JobEventHub]:
+    hub = JobEventHub(Redis.from_url(runtime.settings.redis_url or ""), _prefix(runtime), **options)
+    try:
+        yield hub
+    finally:
+        await hub.close()
+
+
 @pytest.fixture
 async def hub(runtime: Runtime) -> AsyncIterator[JobEventHub]:
-    prefix = runtime.settings.redis_prefix + "fanout:"
-    hub = JobEventHub(Redis.from_url(runtime.settings.redis_url or ""), prefix)
-    yield hub
-    await hub.close()
+    async with _own_hub(runtime) as hub:
+        yield hub
+
+
+@contextlib.asynccontextmanager
+async def _job(runtime: Runtime, *logs: str) -> AsyncIterator[Job]:
+    """A PROCESSING job with these log lines, removed afterwards."""
+    job = Job(kind=JobKind.COLLECTION, status=JobStatus.PROCESSING, parameters={})
+    async with runtime.write() as session:
+        session.add(job)
+        await session.flush()
+        for message in logs:
+            session.add(JobLog(job_id=job.id, level="INFO", message=message))
+    try:
+        yield job
+    finally:
+        async with runtime.write() as session:
+            await session.execute(delete(JobLog).where(col(JobLog.job_id) == job.id))
+            await session.execute(delete(Job).where(col(Job.id) == job.id))
 
 
 async def _until_subscribed(hub: JobEventHub, count: int) -> None:
@@ -62,9 +91,7 @@ async def test_subscribers_of_one_document_share_one_answer_and_one_encoding(
     await _until_subscribed(hub, 3)
     assert hub.subscriber_count == 3
     published = event(7, JobEventType.STATUS, job_id="job_shared", status="COMPLETED")
-    await runtime.redis.publish(
-        events_channel(runtime.settings.redis_prefix + "fanout:"), published.encode()
-    )
+    await runtime.redis.publish(events_channel(_prefix(runtime)), published.encode())
     same_a, same_b, other = await asyncio.wait_for(asyncio.gather(*firsts), 10)
     for stream in streams:
         await stream.aclose()
@@ -115,9 +142,7 @@ async def test_an_unexpected_error_in_a_subscription_is_masked_in_production(
     first = asyncio.ensure_future(anext(stream))
     await _until_subscribed(hub, 1)
     published = event(3, JobEventType.STATUS, job_id="job_masked")
-    await runtime.redis.publish(
-        events_channel(runtime.settings.redis_prefix + "fanout:"), published.encode()
-    )
+    await runtime.redis.publish(events_channel(_prefix(runtime)), published.encode())
     result = await asyncio.wait_for(first, 30)
     # As sent: read before the stream closes (closing formats the last result again).
     assert result.errors is not None
@@ -136,30 +161,23 @@ async def test_each_event_reads_fresh_data_on_one_connection(
 ) -> None:
     """Loaders cache rows for one execution: a log line written between two events of one
     subscription shows in the second answer."""
-    job = Job(kind=JobKind.COLLECTION, status=JobStatus.PROCESSING, parameters={})
-    async with runtime.write() as session:
-        session.add(job)
-        await session.flush()
-        session.add(JobLog(job_id=job.id, level="INFO", message="first"))
     query = 'subscription { jobProgress(id: "%s") { sequence job { logs { message } } } }'
-    stream = await _subscribe(runtime, hub, query % job.id)
-    try:
-        snapshot = await asyncio.wait_for(anext(stream), 10)
-        assert snapshot.data["jobProgress"]["job"]["logs"] == [{"message": "first"}]
-        async with runtime.write() as session:
-            session.add(JobLog(job_id=job.id, level="INFO", message="second"))
-        channel = events_channel(runtime.settings.redis_prefix + "fanout:")
-        await runtime.redis.publish(channel, event(1, JobEventType.LOG, job_id=job.id).encode())
-        logged = await asyncio.wait_for(anext(stream), 10)
-        assert logged.data["jobProgress"]["job"]["logs"] == [
-            {"message": "first"},
-            {"message": "second"},
-        ]
-    finally:
-        await stream.aclose()
-        async with runtime.write() as session:
-            await session.execute(delete(JobLog).where(col(JobLog.job_id) == job.id))
-            await session.execute(delete(Job).where(col(Job.id) == job.id))
+    async with _job(runtime, "first") as job:
+        stream = await _subscribe(runtime, hub, query % job.id)
+        try:
+            snapshot = await asyncio.wait_for(anext(stream), 10)
+            assert snapshot.data["jobProgress"]["job"]["logs"] == [{"message": "first"}]
+            async with runtime.write() as session:
+                session.add(JobLog(job_id=job.id, level="INFO", message="second"))
+            published = event(1, JobEventType.LOG, job_id=job.id)
+            await runtime.redis.publish(events_channel(_prefix(runtime)), published.encode())
+            logged = await asyncio.wait_for(anext(stream), 10)
+            assert logged.data["jobProgress"]["job"]["logs"] == [
+                {"message": "first"},
+                {"message": "second"},
+            ]
+        finally:
+            await stream.aclose()
 
 
 async def test_a_subscriber_leaving_while_the_shared_answer_is_computed_stalls_no_one(
@@ -167,42 +185,37 @@ async def test_a_subscriber_leaving_while_the_shared_answer_is_computed_stalls_n
 ) -> None:
     """The answer to an event is read from the database once for all subscribers of the
     document; the subscriber computing it leaves meanwhile, the others still get it."""
-    job = Job(kind=JobKind.COLLECTION, status=JobStatus.PROCESSING, parameters={})
-    async with runtime.write() as session:
-        session.add(job)
-        await session.flush()
-        session.add(JobLog(job_id=job.id, level="INFO", message="shared"))
     query = "subscription { jobEvents { sequence job { id logs { message } } } }"
-    streams = [await _subscribe(runtime, hub, query) for _ in range(3)]
-    nexts = [asyncio.ensure_future(anext(stream)) for stream in streams]
-    try:
-        await _until_subscribed(hub, 3)
-        assert hub.subscriber_count == 3
-        channel = events_channel(runtime.settings.redis_prefix + "fanout:")
-        published = event(5, JobEventType.STATUS, job_id=job.id, status="PROCESSING")
-        await runtime.redis.publish(channel, published.encode())
-        # Every subscriber has the event and one of them is reading the answer.
-        for _ in range(200):
-            await asyncio.sleep(0)
-        nexts[0].cancel()
-        answers = await asyncio.wait_for(asyncio.gather(*nexts[1:]), 10)
-        for answer in answers:
-            assert answer.errors is None
-            assert answer.data == {
-                "jobEvents": {"sequence": 5, "job": {"id": job.id, "logs": [{"message": "shared"}]}}
-            }
-    finally:
-        for stream in streams:
-            await stream.aclose()
-        async with runtime.write() as session:
-            await session.execute(delete(JobLog).where(col(JobLog.job_id) == job.id))
-            await session.execute(delete(Job).where(col(Job.id) == job.id))
+    async with _job(runtime, "shared") as job:
+        streams = [await _subscribe(runtime, hub, query) for _ in range(3)]
+        nexts = [asyncio.ensure_future(anext(stream)) for stream in streams]
+        try:
+            await _until_subscribed(hub, 3)
+            assert hub.subscriber_count == 3
+            published = event(5, JobEventType.STATUS, job_id=job.id, status="PROCESSING")
+            await runtime.redis.publish(events_channel(_prefix(runtime)), published.encode())
+            # Every subscriber has the event and one of them is reading the answer.
+            for _ in range(200):
+                await asyncio.sleep(0)
+            nexts[0].cancel()
+            answers = await asyncio.wait_for(asyncio.gather(*nexts[1:]), 10)
+            for answer in answers:
+                assert answer.errors is None
+                assert answer.data == {
+                    "jobEvents": {
+                        "sequence": 5,
+                        "job": {"id": job.id, "logs": [{"message": "shared"}]},
+                    }
+                }
+        finally:
+            for stream in streams:
+                await stream.aclose()
 
 
 async def test_the_hub_resyncs_only_subscribers_that_heard_nothing(
     runtime: Runtime, hub: JobEventHub
 ) -> None:
-    channel = events_channel(runtime.settings.redis_prefix + "fanout:")
+    channel = events_channel(_prefix(runtime))
     async with (
         hub.subscribe(lambda e: e.job_id == "job_heard") as heard,
         hub.subscribe(lambda e: e.job_id == "job_silent") as silent,
@@ -225,45 +238,36 @@ async def test_the_hub_resyncs_only_subscribers_that_heard_nothing(
 
 
 async def test_the_hub_looks_for_idle_subscribers_on_its_own(runtime: Runtime) -> None:
-    prefix = runtime.settings.redis_prefix + "fanout:"
-    hub = JobEventHub(Redis.from_url(runtime.settings.redis_url or ""), prefix, resync_after_s=0.05)
-    try:
-        async with hub.subscribe(lambda e: True) as subscriber:
-            assert await asyncio.wait_for(subscriber.next(), 5) is None
-    finally:
-        await hub.close()
+    async with (
+        _own_hub(runtime, resync_after_s=0.05) as hub,
+        hub.subscribe(lambda e: True) as subscriber,
+    ):
+        assert await asyncio.wait_for(subscriber.next(), 5) is None
 
 
 async def test_a_job_subscription_re_reads_the_row_when_an_event_was_not_published(
     runtime: Runtime,
 ) -> None:
     """A writer changed the row but could not publish: the subscriber still sees it."""
-    prefix = runtime.settings.redis_prefix + "fanout:"
-    hub = JobEventHub(Redis.from_url(runtime.settings.redis_url or ""), prefix, resync_after_s=0.1)
-    job = Job(kind=JobKind.COLLECTION, status=JobStatus.PROCESSING, parameters={})
-    async with runtime.write() as session:
-        session.add(job)
     query = 'subscription { jobProgress(id: "%s") { sequence type job { progress } } }'
-    stream = await _subscribe(runtime, hub, query % job.id)
-    try:
-        snapshot = await asyncio.wait_for(anext(stream), 10)
-        assert snapshot.data["jobProgress"]["job"]["progress"] == 0
-        async with runtime.write() as session:
-            row = await session.get(Job, job.id)
-            assert row is not None
-            row.progress = 42
-            row.event_sequence += 1
-        changed = await asyncio.wait_for(anext(stream), 10)
-        assert changed.errors is None
-        assert changed.data == {
-            "jobProgress": {
-                "sequence": snapshot.data["jobProgress"]["sequence"] + 1,
-                "type": "SNAPSHOT",
-                "job": {"progress": 42},
+    async with _own_hub(runtime, resync_after_s=0.1) as hub, _job(runtime) as job:
+        stream = await _subscribe(runtime, hub, query % job.id)
+        try:
+            snapshot = await asyncio.wait_for(anext(stream), 10)
+            assert snapshot.data["jobProgress"]["job"]["progress"] == 0
+            async with runtime.write() as session:
+                row = await session.get(Job, job.id)
+                assert row is not None
+                row.progress = 42
+                row.event_sequence += 1
+            changed = await asyncio.wait_for(anext(stream), 10)
+            assert changed.errors is None
+            assert changed.data == {
+                "jobProgress": {
+                    "sequence": snapshot.data["jobProgress"]["sequence"] + 1,
+                    "type": "SNAPSHOT",
+                    "job": {"progress": 42},
+                }
             }
-        }
-    finally:
-        await stream.aclose()
-        await hub.close()
-        async with runtime.write() as session:
-            await session.execute(delete(Job).where(col(Job.id) == job.id))
+        finally:
+            await stream.aclose()

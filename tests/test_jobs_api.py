@@ -15,6 +15,7 @@ from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
 
 from kra_graphql.config import Settings
+from tests.access_support import ws_transport
 from tests.conftest import API_KEY, auth_headers, settings_env
 from tests.support import Process, free_port, wait_http_ok
 
@@ -41,21 +42,14 @@ def request(document: str, **variables: Any) -> GraphQLRequest:
     return GraphQLRequest(document, variable_values=variables)
 
 
-def ws_url(api_url: str) -> str:
-    return api_url.replace("http://", "ws://") + "/graphql"
-
-
 async def collect(session: AsyncClientSession, **input_: Any) -> dict[str, Any]:
     result = await session.execute(request(COLLECT, input=input_))
     job: dict[str, Any] = result["collectRaces"]
     return job
 
 
-async def follow(url: str, job_id: str, protocol: str) -> list[dict[str, Any]]:
-    transport = WebsocketsTransport(
-        url=url, subprotocols=[protocol], init_payload={"apiKey": API_KEY}
-    )
-    async with Client(transport=transport) as session:
+async def follow(api_url: str, job_id: str, protocol: str) -> list[dict[str, Any]]:
+    async with Client(transport=ws_transport(api_url, API_KEY, protocol)) as session:
         return [
             event["jobProgress"] async for event in session.subscribe(request(PROGRESS, id=job_id))
         ]
@@ -70,7 +64,7 @@ async def test_job_progress_streams_every_change_then_completes(
     assert job["progress"] == 0
     assert job["parameters"]["raceNumbers"] == [1, 2, 3]
 
-    events = await asyncio.wait_for(follow(ws_url(api_url), job["id"], protocol), 60)
+    events = await asyncio.wait_for(follow(api_url, job["id"], protocol), 60)
 
     assert events[0]["type"] == "SNAPSHOT"
     sequences = [event["sequence"] for event in events]
@@ -91,9 +85,9 @@ async def test_subscribing_after_the_end_gets_the_final_state_at_once(
     api_url: str, gql_session: AsyncClientSession, protocol: str, replay: httpx.AsyncClient
 ) -> None:
     job = await collect(gql_session, date="20250105", meet=1, raceNumbers=[1], enrich=False)
-    await asyncio.wait_for(follow(ws_url(api_url), job["id"], protocol), 60)
+    await asyncio.wait_for(follow(api_url, job["id"], protocol), 60)
 
-    events = await asyncio.wait_for(follow(ws_url(api_url), job["id"], protocol), 5)
+    events = await asyncio.wait_for(follow(api_url, job["id"], protocol), 5)
     assert len(events) == 1
     assert events[0]["type"] == "SNAPSHOT"
     assert events[0]["job"]["status"] == "COMPLETED"
@@ -101,7 +95,7 @@ async def test_subscribing_after_the_end_gets_the_final_state_at_once(
 
 async def test_job_progress_of_an_unknown_job_is_not_found(api_url: str) -> None:
     with pytest.raises(TransportQueryError) as raised:
-        await follow(ws_url(api_url), "job_nope", PROTOCOLS[0])
+        await follow(api_url, "job_nope", PROTOCOLS[0])
     assert (raised.value.errors or [{}])[0]["extensions"]["code"] == "NOT_FOUND"
 
 
@@ -111,9 +105,7 @@ async def test_job_events_reports_status_changes_matching_the_filter(
     document = """
     subscription { jobEvents(filter: {kind: [RESULTS]}) { type job { id kind status } } }
     """
-    transport = WebsocketsTransport(
-        url=ws_url(api_url), subprotocols=[PROTOCOLS[0]], init_payload={"apiKey": API_KEY}
-    )
+    transport = ws_transport(api_url, API_KEY, PROTOCOLS[0])
     seen: list[dict[str, Any]] = []
 
     async with Client(transport=transport) as ws:
@@ -148,7 +140,7 @@ async def test_jobs_and_job_queries(
     gql_session: AsyncClientSession, api_url: str, replay: httpx.AsyncClient
 ) -> None:
     job = await collect(gql_session, date="20250111", meet=2, raceNumbers=[1], enrich=False)
-    await asyncio.wait_for(follow(ws_url(api_url), job["id"], PROTOCOLS[0]), 60)
+    await asyncio.wait_for(follow(api_url, job["id"], PROTOCOLS[0]), 60)
     result = await gql_session.execute(
         request(
             """
@@ -236,8 +228,8 @@ async def test_events_reach_subscribers_on_every_api_process(
     job = await collect(gql_session, date="20250112", meet=1, raceNumbers=[1, 2], enrich=False)
     on_a, on_b = await asyncio.wait_for(
         asyncio.gather(
-            follow(ws_url(api_url), job["id"], PROTOCOLS[0]),
-            follow(ws_url(second_api), job["id"], PROTOCOLS[1]),
+            follow(api_url, job["id"], PROTOCOLS[0]),
+            follow(second_api, job["id"], PROTOCOLS[1]),
         ),
         60,
     )
@@ -275,9 +267,7 @@ async def test_a_disconnect_leaves_no_subscription_behind(
     second_api: str, quiet_job: str, protocol: str
 ) -> None:
     before = await _subscriptions(second_api)
-    transport = WebsocketsTransport(
-        url=ws_url(second_api), subprotocols=[protocol], init_payload={"apiKey": API_KEY}
-    )
+    transport = ws_transport(second_api, API_KEY, protocol)
     async with Client(transport=transport) as ws:
         stream = ws.subscribe(request(PROGRESS, id=quiet_job))
         first = await anext(stream)

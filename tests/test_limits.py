@@ -14,13 +14,12 @@ import pytest
 import websockets
 from gql import Client, GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
-from gql.transport.websockets import WebsocketsTransport
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kra_graphql.access.keys import Scope
 from kra_graphql.config import Settings
 from kra_graphql.embedded_redis import embedded_redis_server
-from tests.access_support import TRANSPORT_WS, codes, new_key, post, ws_url
+from tests.access_support import TRANSPORT_WS, codes, new_key, post, ws_transport, ws_url
 from tests.conftest import API_KEY, api_server, settings_env
 from tests.support import Process, free_port, samples, wait_http_ok
 
@@ -306,11 +305,7 @@ async def test_operations_over_a_websocket_spend_the_same_budget(
     limited_apis: tuple[str, str], sessions: async_sessionmaker[AsyncSession]
 ) -> None:
     _, key = await new_key(sessions, Scope.READ)
-    transport = WebsocketsTransport(
-        url=ws_url(limited_apis[0]),
-        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
-        init_payload={"apiKey": key},
-    )
+    transport = ws_transport(limited_apis[0], key)
     answered = 0
     async with Client(transport=transport) as session:
         for _ in range(BURST):

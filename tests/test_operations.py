@@ -18,10 +18,9 @@ import httpx
 import pytest
 import yaml
 from gql import Client, GraphQLRequest
-from gql.transport.websockets import WebsocketsTransport
 
 from kra_graphql.config import Settings
-from tests.access_support import post, ws_url
+from tests.access_support import post, ws_transport
 from tests.conftest import API_KEY, API_KEY_NAME, api_server, settings_env
 from tests.support import CLI, ROOT, Process, samples
 
@@ -85,12 +84,7 @@ async def test_active_subscriptions_are_counted_while_they_stream(api_url: str) 
         return samples(await scrape(f"{api_url}/metrics"), "kra_graphql_active_subscriptions")
 
     before = await active()
-    transport = WebsocketsTransport(
-        url=ws_url(api_url),
-        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
-        init_payload={"apiKey": API_KEY},
-    )
-    async with Client(transport=transport) as session:
+    async with Client(transport=ws_transport(api_url, API_KEY)) as session:
         stream = session.subscribe(GraphQLRequest("subscription { jobEvents { sequence } }"))
         listener = asyncio.create_task(anext(stream))
         during = before

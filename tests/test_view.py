@@ -11,7 +11,6 @@ import orjson
 import pytest
 from gql import Client, GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
-from gql.transport.websockets import WebsocketsTransport
 from starlette.types import Message
 
 from kra_graphql.access.keys import anonymous
@@ -19,7 +18,7 @@ from kra_graphql.graphql.context import ApiServices
 from kra_graphql.graphql.guard import POSTED
 from kra_graphql.graphql.view import create_view
 from kra_graphql.runtime import Runtime
-from tests.access_support import ws_url
+from tests.access_support import ws_transport
 from tests.conftest import API_KEY, auth_headers
 
 TWO_OPERATIONS = "query A { __typename } query B { jobs(first: 1) { totalCount } }"
@@ -105,12 +104,7 @@ async def test_several_operations_need_the_name_of_the_one_to_run(api_url: str) 
 
 
 async def test_several_unnamed_operations_are_refused_over_websocket_too(api_url: str) -> None:
-    transport = WebsocketsTransport(
-        url=ws_url(api_url),
-        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
-        init_payload={"apiKey": API_KEY},
-    )
-    async with Client(transport=transport) as session:
+    async with Client(transport=ws_transport(api_url, API_KEY)) as session:
         with pytest.raises(TransportQueryError) as refused:
             await session.execute(GraphQLRequest(TWO_OPERATIONS))
         named = await session.execute(GraphQLRequest(TWO_OPERATIONS, operation_name="A"))
