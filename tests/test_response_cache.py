@@ -65,11 +65,11 @@ def _as(*scopes: Scope, name: str | None = None) -> dict[str, object]:
 
 def test_answers_are_shared_only_by_callers_with_the_same_scopes(runtime: Runtime) -> None:
     cache = ResponseCache(runtime)
-    body = b'{"query": "{ races { totalCount } }"}'
-    anonymous = cache.key(body, _as(Scope.READ))
-    alice = cache.key(body, _as(Scope.READ, name="alice"))
-    admin = cache.key(body, _as(Scope.READ, Scope.ADMIN, name="root"))
-    collector = cache.key(body, _as(Scope.READ, Scope.COLLECT, name="bob"))
+    request = {"query": "{ races { totalCount } }"}
+    anonymous = cache.key(request, _as(Scope.READ))
+    alice = cache.key(request, _as(Scope.READ, name="alice"))
+    admin = cache.key(request, _as(Scope.READ, Scope.ADMIN, name="root"))
+    collector = cache.key(request, _as(Scope.READ, Scope.COLLECT, name="bob"))
     assert None not in (anonymous, alice, admin, collector)
     assert anonymous == alice
     assert len({alice, admin, collector}) == 3
@@ -78,8 +78,8 @@ def test_answers_are_shared_only_by_callers_with_the_same_scopes(runtime: Runtim
 def test_nothing_is_cached_for_a_caller_the_guard_did_not_identify(runtime: Runtime) -> None:
     """Raw credential headers alone never make a cache key: only a proven principal does."""
     cache = ResponseCache(runtime)
-    body = b'{"query": "{ races { totalCount } }"}'
-    assert cache.key(body, {"headers": [(b"authorization", b"Bearer forged")]}) is None
+    request = {"query": "{ races { totalCount } }"}
+    assert cache.key(request, {"headers": [(b"authorization", b"Bearer forged")]}) is None
 
 
 @pytest.mark.parametrize(

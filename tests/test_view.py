@@ -14,8 +14,8 @@ from gql.transport.exceptions import TransportQueryError
 from starlette.types import Message
 
 from kra_graphql.access.keys import anonymous
+from kra_graphql.graphql.cache import POSTED
 from kra_graphql.graphql.context import ApiServices
-from kra_graphql.graphql.guard import POSTED
 from kra_graphql.graphql.view import create_view
 from kra_graphql.runtime import Runtime
 from tests.access_support import ws_transport

@@ -30,15 +30,13 @@ from kra_graphql.graphql.auth import (
     authorize,
     key_from_headers,
 )
-from kra_graphql.graphql.cache import replay_body
+from kra_graphql.graphql.cache import POSTED, replay_body
 from kra_graphql.graphql.observe import record_operation
 from kra_graphql.logging import get_logger
 
 log = get_logger(__name__)
 
 MAX_DOCUMENTS = 1024
-# Where the guard leaves a POSTed JSON body it decoded, for the view to use as is.
-POSTED = "graphql_posted"
 STATUS = {
     ErrorCode.UNAUTHENTICATED: 401,
     ErrorCode.FORBIDDEN: 403,

@@ -23,9 +23,9 @@ from strawberry.types.unset import UNSET, UnsetType
 from kra_graphql.access.keys import NOBODY
 from kra_graphql.errors import AppError
 from kra_graphql.graphql.auth import key_from_connection_params, key_from_headers
+from kra_graphql.graphql.cache import POSTED
 from kra_graphql.graphql.context import ApiServices, Context
 from kra_graphql.graphql.execution import shared_json
-from kra_graphql.graphql.guard import POSTED
 from kra_graphql.graphql.schema import schema
 
 # As Strawberry allows over POST.
