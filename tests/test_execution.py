@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, cast
 
@@ -77,10 +79,14 @@ def stock_executor() -> Iterator[None]:
         schema.execution_context_class = FastLeafExecutor
 
 
-async def _answer(runtime: Runtime, query: str) -> bytes:
+def _context(runtime: Runtime) -> Context:
     services = ApiServices(runtime=runtime, queue=cast(Any, None), jobs=cast(Any, None),
                            hub=cast(Any, None), predictors=cast(Any, None))  # fmt: skip
-    context = Context(services)
+    return Context(services)
+
+
+async def _answer(runtime: Runtime, query: str) -> bytes:
+    context = _context(runtime)
     try:
         result = await schema.execute(query, variable_values={"yes": True}, context_value=context)
     finally:
@@ -112,6 +118,27 @@ async def _fast_then_stock(
 
 def test_the_schema_uses_the_fast_executor() -> None:
     assert schema.execution_context_class is FastLeafExecutor
+
+
+async def test_an_answered_operation_is_freed_without_the_cycle_collector(
+    runtime: Runtime, seeded: Seeded
+) -> None:
+    """Nothing of a finished request waits for the cycle collector: its executor, context
+    and everything they hold go with the last reference."""
+    context = _context(runtime)
+    context_alive = weakref.ref(context)
+    gc.collect()
+    gc.disable()
+    try:
+        result = await schema.execute(QUERIES["nested lists"], context_value=context)
+        await context.close()
+        assert result.errors is None
+        assert result.data
+        assert result.data["races"]["edges"]
+        del context, result
+        assert context_alive() is None
+    finally:
+        gc.enable()
 
 
 @pytest.mark.parametrize("name", sorted(QUERIES))

@@ -18,9 +18,11 @@ with the stock executor's.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import operator
+import weakref
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NamedTuple, cast
 
 from graphql import (
@@ -31,6 +33,7 @@ from graphql import (
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
+    GraphQLResolveInfoHelpers,
     GraphQLScalarType,
     Undefined,
 )
@@ -186,11 +189,36 @@ class _Answered:
         return self.result
 
 
+def _weak_helpers(executor: StrawberryGraphQLCoreExecutionContext) -> GraphQLResolveInfoHelpers:
+    """graphql-core's resolver helpers are bound methods of the executor that holds them:
+    a reference cycle that kept every request's executor, context and request alive until
+    the cycle collector ran, so each young-generation collection freed hundreds of
+    requests' worth at once. Reaching the executor through a weak reference, all of it
+    goes with the request's last reference."""
+    reference = weakref.ref(executor)
+
+    def track(values: Sequence[Any]) -> None:
+        alive = reference()
+        if alive is not None:
+            alive.track_async_work(values)
+        else:  # the operation is over: settle what a resolver left behind, as it would
+            pending = [value for value in values if inspect.isawaitable(value)]
+            if pending:
+                asyncio.gather(*pending, return_exceptions=True)
+
+    # The executor's own gather is this function; it needs no executor.
+    return GraphQLResolveInfoHelpers(gather=lambda values: gather_with_cancel(*values), track=track)
+
+
 class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
     shared: SharedAnswers | None = None
     # This request's plans by field_details_list identity, as graphql-core memoizes its
     # collected subfields; the list is kept so that its id is not reused.
     _request_plans: dict[tuple[GraphQLOutputType, int], tuple[FieldDetailsList, Plan | None]]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.async_helpers = _weak_helpers(self)
 
     def complete_value(
         self,
