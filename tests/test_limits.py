@@ -237,6 +237,18 @@ async def test_page_sizes_are_capped_at_100(api_url: str) -> None:
         }, field
 
 
+@pytest.mark.parametrize("cursor", ["", "%%%", "bm90IGEgY3Vyc29y"])
+async def test_a_cursor_the_api_did_not_return_is_bad_user_input(api_url: str, cursor: str) -> None:
+    for field in ("races", "horses", "jockeys", "trainers", "jobs", "predictions", "evaluations"):
+        response = await post(
+            api_url, f'{{ {field}(first: 5, after: "{cursor}") {{ totalCount }} }}', key=API_KEY
+        )
+        assert response.json()["errors"][0]["extensions"] == {
+            "code": "BAD_USER_INPUT",
+            "field": "after",
+        }, field
+
+
 @pytest.fixture(scope="module")
 def locked_down_api(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("locked") / "api.log"

@@ -59,7 +59,7 @@ async def list_jobs(
     session: AsyncSession, query: JobQuery, *, first: int, after: str | None
 ) -> Page[Job]:
     conditions = _filters(query)
-    page_conditions = [*conditions, _after(after)] if after else conditions
+    page_conditions = [*conditions, _after(after)] if after is not None else conditions
     rows = list(
         (
             await session.scalars(

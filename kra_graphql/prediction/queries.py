@@ -74,7 +74,9 @@ async def _page(
     first: int,
     after: str | None,
 ) -> Page[M]:
-    page_conditions = [*conditions, _newest_first_after(model, after)] if after else conditions
+    page_conditions = (
+        [*conditions, _newest_first_after(model, after)] if after is not None else conditions
+    )
     rows = list(
         (
             await session.scalars(

@@ -48,7 +48,7 @@ async def list_people(
     if query.home_meet is not None:
         conditions.append(col(model.home_meet) == query.home_meet)
     page_conditions = list(conditions)
-    if after:
+    if after is not None:
         name, number = decode_cursor(after, parts=2)
         page_conditions.append(
             or_(col(model.name) > name, and_(col(model.name) == name, col(key) > number))
@@ -103,7 +103,7 @@ async def histories(
     pages: dict[HistoryKey, Page[Entry]] = {}
     for (first, after), numbers in by_shape.items():
         conditions: list[ColumnElement[bool]] = [col(entry_column).in_(numbers)]
-        if after:
+        if after is not None:
             day_text, number_text, id_text = decode_cursor(after, parts=3)
             try:
                 day, race_no, entry_id = (

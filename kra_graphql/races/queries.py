@@ -168,7 +168,8 @@ async def list_races(
 ) -> Page[Race]:
     values = _filter_values(query)
     filters = frozenset(values)
-    page_values = {**values, **(_after_values(after) if after else {}), "limit": first + 1}
+    cursor = _after_values(after) if after is not None else {}
+    page_values = {**values, **cursor, "limit": first + 1}
     rows = await served_rows(session, _listing(filters, after is not None), Race, **page_values)
 
     async def count_total(session: AsyncSession) -> int:
