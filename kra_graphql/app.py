@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             hub=hub,
             predictors=predictors,
             access=access,
+            reads=asyncio.Semaphore(settings.read_concurrency),
         )
         app.state.guard = Guard(
             access,

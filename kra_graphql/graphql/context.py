@@ -36,6 +36,8 @@ class ApiServices:
     predictors: Predictors
     # None in-process (tests, tools): callers are then anonymous and unlimited.
     access: AccessControl | None = None
+    # Turns for executing queries (READ_CONCURRENCY); None: no limit.
+    reads: asyncio.Semaphore | None = None
 
 
 class Context:
@@ -59,6 +61,7 @@ class Context:
         self.jobs = services.jobs
         self.hub = services.hub
         self.predictors = services.predictors
+        self.reads = services.reads
         self.request = request
         self._lock = asyncio.Lock()
 

@@ -61,4 +61,11 @@ class OperationPipeline(SchemaExtension):
         if execution.operation_type is OperationType.SUBSCRIPTION:
             self.streaming = True
             ACTIVE_SUBSCRIPTIONS.inc()
-        yield
+        # A query waits for a turn (READ_CONCURRENCY). Mutations do not: they are short,
+        # and the job submitter batches the rows of those that arrive together.
+        reads = execution.context.reads if isinstance(execution.context, Context) else None
+        if reads is not None and execution.operation_type is OperationType.QUERY:
+            async with reads:
+                yield
+        else:
+            yield
