@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -9,6 +10,7 @@ from typing import Any, cast
 
 import orjson
 import pytest
+from graphql import parse
 from sqlalchemy import text
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
@@ -139,6 +141,20 @@ async def test_an_answered_operation_is_freed_without_the_cycle_collector(
         assert context_alive() is None
     finally:
         gc.enable()
+
+
+async def test_work_tracked_after_its_operation_ended_is_still_settled() -> None:
+    settled = asyncio.Event()
+
+    async def left_behind() -> None:
+        settled.set()
+
+    executor = FastLeafExecutor.build(schema._schema, parse("{ __typename }"))
+    assert isinstance(executor, FastLeafExecutor)
+    helpers = executor.async_helpers
+    del executor
+    helpers.track([left_behind(), "not awaitable"])
+    await asyncio.wait_for(settled.wait(), timeout=5)
 
 
 @pytest.mark.parametrize("name", sorted(QUERIES))

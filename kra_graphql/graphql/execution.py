@@ -189,6 +189,10 @@ class _Answered:
         return self.result
 
 
+# Work tracked after its operation ended, kept until it has settled.
+_SETTLING: set[asyncio.Future[list[Any]]] = set()
+
+
 def _weak_helpers(executor: StrawberryGraphQLCoreExecutionContext) -> GraphQLResolveInfoHelpers:
     """graphql-core's resolver helpers are bound methods of the executor that holds them:
     a reference cycle that kept every request's executor, context and request alive until
@@ -201,10 +205,13 @@ def _weak_helpers(executor: StrawberryGraphQLCoreExecutionContext) -> GraphQLRes
         alive = reference()
         if alive is not None:
             alive.track_async_work(values)
-        else:  # the operation is over: settle what a resolver left behind, as it would
-            pending = [value for value in values if inspect.isawaitable(value)]
-            if pending:
-                asyncio.gather(*pending, return_exceptions=True)
+            return
+        # The operation is over: settle what a resolver left behind, as the executor would.
+        pending = [value for value in values if inspect.isawaitable(value)]
+        if pending:
+            settling = asyncio.gather(*pending, return_exceptions=True)
+            _SETTLING.add(settling)
+            settling.add_done_callback(_SETTLING.discard)
 
     # The executor's own gather is this function; it needs no executor.
     return GraphQLResolveInfoHelpers(gather=lambda values: gather_with_cancel(*values), track=track)
