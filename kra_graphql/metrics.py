@@ -53,6 +53,11 @@ ACTIVE_SUBSCRIPTIONS = Gauge(
     "Subscriptions streaming right now.",
     multiprocess_mode="livesum",
 )
+QUERIES_WAITING = Gauge(
+    "kra_graphql_queries_waiting",
+    "Queries waiting for a turn to execute (READ_CONCURRENCY).",
+    multiprocess_mode="livesum",
+)
 RATE_LIMIT_REJECTIONS = Counter(
     "kra_ratelimit_rejections_total",
     "Requests turned away by the per-key or per-address rate limit.",

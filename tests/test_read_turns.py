@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
 import pytest
+from prometheus_client import REGISTRY
 
 from kra_graphql.access.keys import ALL_SCOPES, Principal
 from kra_graphql.graphql.context import ApiServices, Context
@@ -94,7 +95,9 @@ async def test_a_mutation_does_not_wait_for_a_turn(runtime: Runtime, seeded: See
         query = asyncio.ensure_future(schema.execute("{ __typename }", context_value=context))
         await asyncio.sleep(READ_DELAY_S)
         assert not query.done()
+        assert REGISTRY.get_sample_value("kra_graphql_queries_waiting") == 1
     assert result.errors
     assert result.errors[0].extensions == {"code": "NOT_FOUND", "field": "id"}
     answered = await asyncio.wait_for(query, timeout=10)
     assert answered.data == {"__typename": "Query"}
+    assert REGISTRY.get_sample_value("kra_graphql_queries_waiting") == 0

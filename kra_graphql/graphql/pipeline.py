@@ -8,6 +8,7 @@ of each subscription event's errors are given by the runner (graphql/runner.py).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -24,7 +25,7 @@ from kra_graphql.graphql.limits import (
     tag_token_limit_errors,
 )
 from kra_graphql.graphql.observe import mark_executed, record_execution
-from kra_graphql.metrics import ACTIVE_SUBSCRIPTIONS
+from kra_graphql.metrics import ACTIVE_SUBSCRIPTIONS, QUERIES_WAITING
 
 
 class OperationPipeline(SchemaExtension):
@@ -65,7 +66,21 @@ class OperationPipeline(SchemaExtension):
         # and the job submitter batches the rows of those that arrive together.
         reads = execution.context.reads if isinstance(execution.context, Context) else None
         if reads is not None and execution.operation_type is OperationType.QUERY:
-            async with reads:
+            await _take_turn(reads)
+            try:
                 yield
+            finally:
+                reads.release()
         else:
             yield
+
+
+async def _take_turn(turns: asyncio.Semaphore) -> None:
+    if not turns.locked():
+        await turns.acquire()
+        return
+    QUERIES_WAITING.inc()
+    try:
+        await turns.acquire()
+    finally:
+        QUERIES_WAITING.dec()
