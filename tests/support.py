@@ -10,9 +10,13 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+
+from kra_graphql.graphql.context import ApiServices
+from kra_graphql.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "kra_graphql"]
@@ -108,3 +112,10 @@ def samples(text: str, name: str, **labels: str) -> float:
             if sample.name == name and labels.items() <= sample.labels.items():
                 total += sample.value
     return total
+
+
+def runtime_only_services(runtime: Runtime, **given: Any) -> ApiServices:
+    """Services for running the schema in process: the runtime, and of the others only
+    those given (the rest are absent; an operation that needs one fails)."""
+    absent: dict[str, Any] = dict.fromkeys(("queue", "jobs", "hub", "predictors"))
+    return ApiServices(runtime=runtime, **{**absent, **given})

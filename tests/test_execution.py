@@ -15,11 +15,12 @@ from sqlalchemy import text
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from kra_graphql.graphql import execution
-from kra_graphql.graphql.context import ApiServices, Context
+from kra_graphql.graphql.context import Context
 from kra_graphql.graphql.execution import FastLeafExecutor
 from kra_graphql.graphql.schema import schema
 from kra_graphql.runtime import Runtime
 from tests.factories import Seeded, remove, seed_races, unused_day
+from tests.support import runtime_only_services
 
 QUERIES = {
     "nested lists": """
@@ -82,9 +83,7 @@ def stock_executor() -> Iterator[None]:
 
 
 def _context(runtime: Runtime) -> Context:
-    services = ApiServices(runtime=runtime, queue=cast(Any, None), jobs=cast(Any, None),
-                           hub=cast(Any, None), predictors=cast(Any, None))  # fmt: skip
-    return Context(services)
+    return Context(runtime_only_services(runtime))
 
 
 async def _answer(runtime: Runtime, query: str) -> bytes:

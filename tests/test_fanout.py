@@ -17,7 +17,7 @@ from strawberry.types import ExecutionResult
 
 from kra_graphql.config import Environment
 from kra_graphql.db import create_engine, create_sessionmaker
-from kra_graphql.graphql.context import ApiServices, Context
+from kra_graphql.graphql.context import Context
 from kra_graphql.graphql.execution import shared_json
 from kra_graphql.graphql.schema import schema
 from kra_graphql.graphql.view import encode_message
@@ -25,6 +25,7 @@ from kra_graphql.jobs.events import JobEventType, events_channel
 from kra_graphql.jobs.hub import JobEventHub
 from kra_graphql.jobs.models import Job, JobKind, JobLog, JobStatus
 from kra_graphql.runtime import Runtime
+from tests.support import runtime_only_services
 from tests.test_hub import event
 
 SAME = "subscription { jobEvents { sequence type job { id status progress } } }"
@@ -76,9 +77,8 @@ async def _until_subscribed(hub: JobEventHub, count: int) -> None:
 
 
 async def _subscribe(runtime: Runtime, hub: JobEventHub, query: str) -> AsyncGenerator[Any, None]:
-    services = ApiServices(runtime=runtime, queue=cast(Any, None), jobs=cast(Any, None), hub=hub,
-                           predictors=cast(Any, None))  # fmt: skip
-    stream = await schema.subscribe(query, context_value=Context(services))
+    context = Context(runtime_only_services(runtime, hub=hub))
+    stream = await schema.subscribe(query, context_value=context)
     assert not isinstance(stream, ExecutionResult), stream
     return cast(AsyncGenerator[Any, None], stream)
 

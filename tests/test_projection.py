@@ -14,7 +14,7 @@ from sqlalchemy import update
 from sqlmodel import col
 
 from kra_graphql.db import table_of
-from kra_graphql.graphql.context import ApiServices, Context
+from kra_graphql.graphql.context import Context
 from kra_graphql.graphql.projection import PEOPLE
 from kra_graphql.graphql.schema import schema
 from kra_graphql.races.models import Entry, Horse, Jockey, Trainer
@@ -22,6 +22,7 @@ from kra_graphql.races.people import PersonKind
 from kra_graphql.runtime import Runtime
 from tests.factories import Seeded, remove, seed_races, unused_day
 from tests.statements import counting_statements
+from tests.support import runtime_only_services
 
 _values = itertools.count(11)
 
@@ -98,9 +99,7 @@ def _fields(type_name: str) -> list[tuple[str, str]]:
 
 
 async def _data(runtime: Runtime, query: str) -> Any:
-    services = ApiServices(runtime=runtime, queue=cast(Any, None), jobs=cast(Any, None),
-                           hub=cast(Any, None), predictors=cast(Any, None))  # fmt: skip
-    context = Context(services)
+    context = Context(runtime_only_services(runtime))
     try:
         result = await schema.execute(query, context_value=context)
     finally:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
 
 from kra_graphql.access.keys import ALL_SCOPES, Principal
-from kra_graphql.graphql.context import ApiServices, Context
+from kra_graphql.graphql.context import Context
 from kra_graphql.graphql.schema import schema
 from kra_graphql.runtime import Runtime
 from tests.factories import Seeded, remove, seed_races, unused_day
+from tests.support import runtime_only_services
 
 QUERY = "{ races(first: 5) { edges { node { id entries { gateNumber horse { name } } } } } }"
 QUERIES = 6
@@ -48,17 +49,12 @@ class ReadsInFlight:
         return observed
 
 
-def _services(runtime: Runtime, reads: asyncio.Semaphore | None) -> ApiServices:
-    return ApiServices(runtime=runtime, queue=cast(Any, None), jobs=cast(Any, None),
-                       hub=cast(Any, None), predictors=cast(Any, None), reads=reads)  # fmt: skip
-
-
 async def _most_at_once(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch, reads: asyncio.Semaphore | None
 ) -> int:
     seen = ReadsInFlight()
     monkeypatch.setattr(Context, "read", seen.observing(Context.read))
-    services = _services(runtime, reads)
+    services = runtime_only_services(runtime, reads=reads)
     results = await asyncio.gather(
         *(schema.execute(QUERY, context_value=Context(services)) for _ in range(QUERIES))
     )
@@ -84,7 +80,7 @@ async def test_without_turns_every_query_executes_at_once(
 async def test_a_mutation_does_not_wait_for_a_turn(runtime: Runtime, seeded: Seeded) -> None:
     turns = asyncio.Semaphore(1)
     admin = Principal(name="turns", scopes=ALL_SCOPES)
-    context = Context(_services(runtime, turns), principal=admin)
+    context = Context(runtime_only_services(runtime, reads=turns), principal=admin)
     async with turns:  # every turn taken
         result = await asyncio.wait_for(
             schema.execute(

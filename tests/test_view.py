@@ -4,7 +4,7 @@ Strawberry's view, and the body is not read a second time."""
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import orjson
@@ -15,11 +15,11 @@ from starlette.types import Message
 
 from kra_graphql.access.keys import anonymous
 from kra_graphql.graphql.cache import POSTED
-from kra_graphql.graphql.context import ApiServices
 from kra_graphql.graphql.view import create_view
 from kra_graphql.runtime import Runtime
 from tests.access_support import ws_transport
 from tests.conftest import API_KEY, auth_headers
+from tests.support import runtime_only_services
 
 TWO_OPERATIONS = "query A { __typename } query B { jobs(first: 1) { totalCount } }"
 
@@ -57,8 +57,7 @@ async def test_a_posted_query_gets_the_answer_strawberrys_view_gives(
 async def test_the_view_answers_a_decoded_body_without_reading_it_again(
     runtime: Runtime,
 ) -> None:
-    services = ApiServices(runtime=runtime, queue=cast(Any, None), jobs=cast(Any, None),
-                           hub=cast(Any, None), predictors=cast(Any, None))  # fmt: skip
+    services = runtime_only_services(runtime)
     scope = {
         "type": "http",
         "method": "POST",
