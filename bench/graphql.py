@@ -1,6 +1,7 @@
 """The GraphQL API against hand-written baselines, measured side by side in one run.
 
     python bench/graphql.py [--duration 8] [--only q1,trivial,mutation,fanout] [--ws-clients 1]
+                            [--pieces]
 
 Needs wrk (`apt-get update && apt-get install -y wrk`), PostgreSQL and Redis on loopback
 (TEST_POSTGRES_URL, TEST_REDIS_URL as for the tests). The run creates its own database
@@ -17,6 +18,11 @@ Scenarios
             "cold": a second API process with RESPONSE_CACHE_ENABLED=false, so every
             answer is computed; "repeated": the same request again on the API with its
             response cache (cache hits). Without a cache setting only "repeated" is shown.
+            "stock": the cold API with EXECUTION_FAST_PATH=false (stock Strawberry and
+            graphql-core); with --pieces also "-<piece>": the cold API with that one
+            fast-path piece left off (FAST_PATH_OFF), for every piece of
+            kra_graphql/graphql/fastpath/. The same variants run collectRaces, and
+            "stock" and "-shared" the fan-out.
   trivial   `{ __typename }` against a Starlette route returning the same bytes, cold and
             repeated as for q1.
   mutation  `collectRaces` job creation from 20 connections for 5 s, a worker running;
@@ -94,6 +100,7 @@ from bench.harness import (
     run_wrk,
     wait_http_ok,
 )
+from kra_graphql.graphql.fastpath import PIECES
 
 Q1 = (
     "{ races(first: 20) { edges { node { id date meet raceNumber name distance "
@@ -145,6 +152,9 @@ class Stack:
     api_url: str = ""
     api_cold_url: str = ""
     baseline_url: str = ""
+    # Cold twins of the API run differently: stock Strawberry, and (with --pieces) the
+    # fast path with one piece left off each.
+    variants: list[Target] = field(default_factory=list)
 
     def spawn(self, label: str, args: Sequence[str], env: dict[str, str], core: str) -> Child:
         child = Child(label, args, env, core)
@@ -211,6 +221,17 @@ async def start_cold_api(stack: Stack) -> None:
     """A second API process that answers every request from the database."""
     off = {"RESPONSE_CACHE_ENABLED": "false"}
     stack.api_cold, stack.api_cold_url = await spawn_api(stack, "api-cold", off)
+
+
+async def start_variants(stack: Stack, pieces: bool) -> None:
+    """Stock Strawberry next to the fast path, and each fast-path piece left off alone."""
+    cold = {"RESPONSE_CACHE_ENABLED": "false"}
+    variants = {"stock": {**cold, "EXECUTION_FAST_PATH": "false"}}
+    if pieces:
+        variants |= {f"-{piece}": {**cold, "FAST_PATH_OFF": piece} for piece in PIECES}
+    for label, env in variants.items():
+        child, url = await spawn_api(stack, f"api{label}", env)
+        stack.variants.append(Target(label, url, child.pid))
 
 
 async def spawn_api(stack: Stack, label: str, env: dict[str, str]) -> tuple[Child, str]:
@@ -344,12 +365,17 @@ class Target:
 
 def api_targets(stack: Stack, name: str) -> list[Target]:
     """ "cold" is the API without its response cache (every answer computed), "repeated"
-    the same request again on the API with it; without a cache only "repeated"."""
+    the same request again on the API with it; without a cache only "repeated". Between
+    them the cold variants: "stock" and each "-piece"."""
     targets = [Target(f"{name} repeated", f"{stack.api_url}/graphql", stack.api_pid)]
+    variants = [
+        Target(f"{name} {variant.label}", f"{variant.url}/graphql", variant.pid)
+        for variant in stack.variants
+    ]
     if stack.api_cold is not None:
         cold = Target(f"{name} cold", f"{stack.api_cold_url}/graphql", stack.api_cold.pid)
         targets.insert(0, cold)
-    return targets
+    return [*targets[:-1], *variants, targets[-1]]
 
 
 async def checked_answer(query: str, targets: Sequence[Target], base: Target) -> bytes:
@@ -455,6 +481,13 @@ async def scenario_mutation(stack: Stack) -> tuple[list[Row], str]:
         load = await measure(url, stack.api_pid, MUTATION_S)
         created = await count_jobs(stack) - before
         base = await measure(base_url, stack.baseline_pid, MUTATION_S)
+        others = []
+        for variant in stack.variants:
+            await measure(f"{variant.url}/graphql", variant.pid, 1)
+            variant_load = await measure(f"{variant.url}/graphql", variant.pid, MUTATION_S)
+            others.append(
+                Row(f"collectRaces {variant.label}", MUTATION_CONNECTIONS, variant_load, base)
+            )
     finally:
         # A worker's recovery sweep would take over the fan-out scenario's job row.
         stack.stop(worker)
@@ -465,7 +498,7 @@ async def scenario_mutation(stack: Stack) -> tuple[list[Row], str]:
         f"{MUTATION_P95_TARGET_MS} ms: {verdict} (the hand-written endpoint: p95 "
         f"{base.p95_ms:.2f} ms); {created} job rows for {load.requests} requests"
     )
-    return [Row("collectRaces", MUTATION_CONNECTIONS, load, base)], note
+    return [Row("collectRaces", MUTATION_CONNECTIONS, load, base), *others], note
 
 
 # --- fan-out ------------------------------------------------------------------------------
@@ -610,6 +643,7 @@ class Fanout:
     events_s: float = 0.0
     terminal_write_ms: float = 0.0
     terminal_at: float = 0.0
+    label: str = ""
 
     def report(self) -> list[str]:
         n = self.subscribers
@@ -621,7 +655,8 @@ class Fanout:
         errors = [row[6] for row in self.rows if row[6]]
         delivered = max(1, sum(messages) - n)  # the snapshots came before the first event
         lines = [
-            f"fan-out: {n} subscribers, {self.processes} client process(es) on core {LOAD_CORE}; "
+            f"fan-out ({self.label}): {n} subscribers, {self.processes} client process(es) "
+            f"on core {LOAD_CORE}; "
             f"{PROGRESS_EVENTS} PROGRESS events at {EVENTS_PER_S}/s, then COMPLETED",
             f"  subscribed (snapshot received): {self.ready['ready']}/{n} in "
             f"{self.ready['connect_s']:.1f} s",
@@ -682,8 +717,8 @@ async def publish_events(writer: JobWriter) -> tuple[float, float]:
     return terminal_at, time.monotonic() - terminal_at
 
 
-async def scenario_fanout(stack: Stack, processes: int) -> tuple[Fanout | None, str]:
-    ws_url = stack.api_url.replace("http://", "ws://") + "/graphql"
+async def scenario_fanout(stack: Stack, processes: int, api: Target) -> tuple[Fanout | None, str]:
+    ws_url = api.url.replace("http://", "ws://") + "/graphql"
     errors = await probe_subscription(ws_url, SUBSCRIPTION % "job_missing")
     if missing_from_schema(errors, "jobProgress"):
         return None, "jobProgress: skipped: not in schema"
@@ -691,15 +726,16 @@ async def scenario_fanout(stack: Stack, processes: int) -> tuple[Fanout | None, 
     clients = Subscribers()
     async with JobWriter(stack) as writer:
         try:
-            rss_before = rss_bytes(stack.api_pid)
+            rss_before = rss_bytes(api.pid)
             query = SUBSCRIPTION % writer.job_id
             ready = await clients.start(ws_url, query, SUBSCRIBERS, processes)
             await asyncio.sleep(1)
-            fanout = Fanout(SUBSCRIBERS, processes, ready, rss_before, rss_bytes(stack.api_pid))
+            fanout = Fanout(SUBSCRIBERS, processes, ready, rss_before, rss_bytes(api.pid))
+            fanout.label = api.label
             if ready["failed"]:
                 say(f"jobProgress: {ready['failed']} subscriptions failed: {ready['first_error']}")
             say("jobProgress: publishing")
-            async with CpuSampler(stack.api_pid) as api_cpu:
+            async with CpuSampler(api.pid) as api_cpu:
                 started = time.monotonic()
                 fanout.terminal_at, write_s = await publish_events(writer)
                 fanout.terminal_write_ms = write_s * 1000
@@ -792,7 +828,9 @@ class Report:
 # --- main -----------------------------------------------------------------------------------
 
 
-async def run(stack: Stack, only: set[str], seconds: float, ws_clients: int) -> Report:
+async def run(
+    stack: Stack, only: set[str], seconds: float, ws_clients: int, pieces: bool
+) -> Report:
     report = Report()
     await prepare_data(stack)
     await start_api(stack)
@@ -801,6 +839,7 @@ async def run(stack: Stack, only: set[str], seconds: float, ws_clients: int) -> 
         await start_baseline(stack)
     if only & {"q1", "trivial"} and cached:
         await start_cold_api(stack)
+    await start_variants(stack, pieces)
     report.header = [
         versions(stack.api_pid),
         f"data: {await data_summary(stack)} ({MONTH}); server and baseline on core "
@@ -832,11 +871,14 @@ async def run_scenario(
         report.rows += rows
         report.notes.append(note)
     elif name == "fanout":
-        fanout, note = await scenario_fanout(stack, ws_clients)
-        report.fanout = fanout.report() if fanout else [note]
+        api = Target("fast path", stack.api_url, stack.api_pid)
+        wanted = {"stock", "-shared"}
+        for target in [api, *(v for v in stack.variants if v.label in wanted)]:
+            fanout, note = await scenario_fanout(stack, ws_clients, target)
+            report.fanout += fanout.report() if fanout else [note]
 
 
-async def main(only: set[str], seconds: float, ws_clients: int) -> int:
+async def main(only: set[str], seconds: float, ws_clients: int, pieces: bool) -> int:
     require_wrk()
     pin_self_to_load_core()
     task = asyncio.current_task()
@@ -844,7 +886,7 @@ async def main(only: set[str], seconds: float, ws_clients: int) -> int:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     stack = Stack()
     try:
-        report = await run(stack, only, seconds, ws_clients)
+        report = await run(stack, only, seconds, ws_clients, pieces)
     except NotIdentical as error:
         print(f"stopped: the GraphQL answer and the baseline's are not the same bytes:\n{error}")
         return 1
@@ -864,6 +906,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--ws-clients", type=int, default=1, help="processes holding the fan-out subscriptions"
     )
+    parser.add_argument(
+        "--pieces",
+        action="store_true",
+        help="also run the API with each fast-path piece left off, one at a time",
+    )
     args = parser.parse_args(argv)
     args.only = {name.strip() for name in args.only.split(",") if name.strip()}
     unknown = args.only - set(SCENARIOS)
@@ -875,7 +922,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 if __name__ == "__main__":
     arguments = parse_args()
     try:
-        sys.exit(asyncio.run(main(arguments.only, arguments.duration, arguments.ws_clients)))
+        sys.exit(
+            asyncio.run(
+                main(arguments.only, arguments.duration, arguments.ws_clients, arguments.pieces)
+            )
+        )
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("interrupted; processes, database and Redis keys removed", file=sys.stderr)
         sys.exit(130)

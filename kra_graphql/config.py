@@ -11,6 +11,8 @@ from urllib.parse import urlparse
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kra_graphql.graphql.fastpath import PIECES, FastPath
+
 DEFAULT_DATA_DIR = Path(".kra")
 DEFAULT_SQLITE_URL = f"sqlite+aiosqlite:///./{DEFAULT_DATA_DIR}/kra.db"
 REAL_KRA_API = "https://apis.data.go.kr/B551015"
@@ -76,6 +78,11 @@ class Settings(BaseSettings):
     read_concurrency: Annotated[int, Field(ge=1, le=1000)] = 4
     # Keep answers to read-only race queries until race data changes.
     response_cache_enabled: bool = True
+    # Execution through kra_graphql/graphql/fastpath/, which relies on library internals;
+    # false: stock Strawberry and graphql-core only. FAST_PATH_OFF names pieces of it to
+    # leave off (comma-separated), so the bench can show what each one buys.
+    execution_fast_path: bool = True
+    fast_path_off: str = ""
     # A subscriber gets a job's PROGRESS at most this often (the newest one).
     subscription_progress_interval_ms: Annotated[int, Field(ge=0, le=60_000)] = 250
     # A job subscription that heard nothing for this long re-reads the job's row (covers a
@@ -114,6 +121,14 @@ class Settings(BaseSettings):
     def _divides_minute(cls, value: int) -> int:
         if 60 % value:
             raise ValueError("must divide 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60)")
+        return value
+
+    @field_validator("fast_path_off")
+    @classmethod
+    def _known_pieces(cls, value: str) -> str:
+        unknown = set(_split(value)) - set(PIECES)
+        if unknown:
+            raise ValueError(f"unknown pieces {sorted(unknown)}; known: {', '.join(PIECES)}")
         return value
 
     @field_validator("log_level", mode="before")
@@ -184,6 +199,10 @@ class Settings(BaseSettings):
     @property
     def introspection_enabled(self) -> bool:
         return not self.is_production if self.introspection is None else self.introspection
+
+    @property
+    def fast_path(self) -> FastPath:
+        return FastPath.of(self.execution_fast_path, frozenset(_split(self.fast_path_off)))
 
     @property
     def cors_origins(self) -> list[str]:

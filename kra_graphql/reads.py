@@ -1,64 +1,32 @@
-"""Reads that hand rows to the API as plain tuples, straight from the driver where it can.
+"""Reads that hand rows to the API as plain tuples.
 
-A page of races with its entries and their people is about 200 rows of 65 columns.
-asyncpg decodes them in about 1.7 ms; SQLAlchemy's result layer on top doubled that, and
-the ORM session's handling of a Core select added as much again. For the API's reads
-(autocommit sessions, no transaction to share) the statement is compiled by SQLAlchemy as
-usual, once, and its final SQL and parameters go to asyncpg; values still pass through
-the column types' result processors where a type has one. Anything else (SQLite, a
-session in a transaction, an error from the driver) goes the ordinary way, which also lets
-SQLAlchemy see and handle a broken connection.
-
-Only statements built once and kept (`reused`) go direct: compiling costs more than the
-direct path saves, so a statement built per request is left to SQLAlchemy's own cache.
+Statements built once and kept (`reused`) go straight to asyncpg when the fast path's
+`reads` piece is on and the session is an API read (autocommit, no transaction to share):
+see kra_graphql/graphql/fastpath/reads.py. A driver error there sends the statement the
+ordinary way, which lets SQLAlchemy see and handle a broken connection. Anything else
+(SQLite, a session in a transaction, a statement built per request, whose compiling
+would cost more than the direct path saves) goes the ordinary way.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Dialect, Select
+import asyncpg
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.sql.compiler import SQLCompiler
 
+from kra_graphql.graphql.fastpath.reads import fetch_direct
 from kra_graphql.logging import get_logger
 
 log = get_logger(__name__)
 
-Processor = Callable[[Any], Any]
-
 REUSED = "kra_reused"
-COMPILED_CACHE_SIZE = 256
-
-
-class _Compiled:
-    """A statement compiled for one dialect, and the processors its columns need."""
-
-    __slots__ = ("compiled", "processors", "statement")
-
-    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
-        self.statement = statement  # kept so that its id stays unique while cached
-        compiled = statement.compile(dialect=dialect)
-        assert isinstance(compiled, SQLCompiler)
-        self.compiled = compiled
-        # Known after the first execution: a type's processor may depend on the type
-        # the server reports for the column (numeric or float, for one).
-        self.processors: list[tuple[int, Processor]] | None = None
-
-    def learn(self, dialect: Dialect, server_types: Sequence[int]) -> list[tuple[int, Processor]]:
-        processors: list[tuple[int, Processor]] = []
-        for index, column in enumerate(self.statement.selected_columns):
-            impl = column.type.dialect_impl(dialect)
-            process = impl.result_processor(dialect, server_types[index])
-            if process is not None:
-                processors.append((index, process))
-        self.processors = processors
-        return processors
-
-
-_compiled: dict[tuple[int, str], _Compiled] = {}
+# An execution option of the API's autocommit engine: whether reused statements go direct.
+DIRECT_READS = "kra_direct_reads"
+# What the driver raises for a statement it could not run, or a connection it lost.
+_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
 
 
 def reused(statement: Select[Any]) -> Select[Any]:
@@ -66,47 +34,14 @@ def reused(statement: Select[Any]) -> Select[Any]:
     return statement.execution_options(**{REUSED: True})
 
 
-def _compile(statement: Select[Any], dialect: Dialect) -> _Compiled:
-    key = (id(statement), dialect.name)
-    known = _compiled.get(key)
-    if known is None or known.statement is not statement:
-        if len(_compiled) >= COMPILED_CACHE_SIZE:
-            _compiled.clear()
-        known = _compiled[key] = _Compiled(statement, dialect)
-    return known
-
-
 def _direct(connection: AsyncConnection) -> bool:
     sync = connection.sync_connection
     options = sync.get_execution_options() if sync is not None else {}
-    return connection.dialect.driver == "asyncpg" and options.get("isolation_level") == "AUTOCOMMIT"
-
-
-async def _fetch_direct(
-    connection: AsyncConnection, statement: Select[Any], params: Mapping[str, Any]
-) -> Sequence[Sequence[Any]]:
-    dialect = connection.dialect
-    known = _compile(statement, dialect)
-    state = known.compiled.construct_expanded_state(dict(params))
-    convert, values = state.processors, state.parameters
-    arguments = [
-        convert[name](values[name]) if name in convert else values[name]
-        for name in state.positiontup or ()
-    ]
-    driver: Any = (await connection.get_raw_connection()).driver_connection
-    processors = known.processors
-    if processors is None:
-        prepared = await driver.prepare(state.statement)  # kept in asyncpg's statement cache
-        server_types = [attribute.type.oid for attribute in prepared.get_attributes()]
-        processors = known.learn(dialect, server_types)
-    records: Sequence[Sequence[Any]] = await driver.fetch(state.statement, *arguments)
-    if not processors:
-        return records  # asyncpg's records: tuples by position already
-    rows = [list(record) for record in records]
-    for row in rows:
-        for index, process in processors:
-            row[index] = process(row[index])
-    return rows
+    return (
+        connection.dialect.driver == "asyncpg"
+        and options.get("isolation_level") == "AUTOCOMMIT"
+        and options.get(DIRECT_READS) is True
+    )
 
 
 async def fetch_all(
@@ -116,10 +51,8 @@ async def fetch_all(
     connection = await session.connection()
     if statement.get_execution_options().get(REUSED) and _direct(connection):
         try:
-            return await _fetch_direct(connection, statement, params or {})
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # the ordinary path below reports it, or recovers
+            return await fetch_direct(connection, statement, params or {})
+        except _DRIVER_ERRORS as error:  # the ordinary path below reports it, or recovers
             log.info("reads.direct_failed", error=type(error).__name__)
     rows: Sequence[Sequence[Any]] = (await connection.execute(statement, params)).all()
     return rows

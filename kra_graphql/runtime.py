@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from kra_graphql.config import Settings, SettingsError
 from kra_graphql.db import create_engine, create_sessionmaker, unit_of_work
+from kra_graphql.reads import DIRECT_READS
 
 
 @dataclass(slots=True)
@@ -30,7 +31,11 @@ class Runtime:
             settings=settings,
             engine=engine,
             sessions=create_sessionmaker(engine),
-            autocommit=create_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT")),
+            autocommit=create_sessionmaker(
+                engine.execution_options(
+                    isolation_level="AUTOCOMMIT", **{DIRECT_READS: settings.fast_path.reads}
+                )
+            ),
             redis=Redis.from_url(require_redis_url(settings), socket_timeout=5),
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
 import orjson
@@ -14,10 +14,10 @@ from graphql import parse
 from sqlalchemy import text
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from kra_graphql.graphql import execution
 from kra_graphql.graphql.context import Context
-from kra_graphql.graphql.execution import FastLeafExecutor
-from kra_graphql.graphql.schema import schema
+from kra_graphql.graphql.fastpath import OFF, ON, executor
+from kra_graphql.graphql.fastpath.executor import FastLeafExecutor
+from kra_graphql.graphql.schema import Schema, schema_for
 from kra_graphql.runtime import Runtime
 from tests.factories import Seeded, remove, seed_races, unused_day
 from tests.support import runtime_only_services
@@ -73,20 +73,16 @@ async def seeded(runtime: Runtime) -> AsyncIterator[Seeded]:
     await remove(runtime, seeded)
 
 
-@pytest.fixture
-def stock_executor() -> Iterator[None]:
-    schema.execution_context_class = StrawberryGraphQLCoreExecutionContext
-    try:
-        yield
-    finally:
-        schema.execution_context_class = FastLeafExecutor
+# Every fast-path piece on, and none: whatever the environment asks of the server.
+FAST = schema_for(ON)
+STOCK = schema_for(OFF)
 
 
 def _context(runtime: Runtime) -> Context:
     return Context(runtime_only_services(runtime))
 
 
-async def _answer(runtime: Runtime, query: str) -> bytes:
+async def _answer(runtime: Runtime, query: str, schema: Schema = FAST) -> bytes:
     context = _context(runtime)
     try:
         result = await schema.execute(query, variable_values={"yes": True}, context_value=context)
@@ -108,17 +104,15 @@ def _change_entry_rows(monkeypatch: pytest.MonkeyPatch, change: Callable[[Any], 
     monkeypatch.setattr(types.Entry, "from_model", changed)
 
 
-async def _fast_then_stock(
-    runtime: Runtime, request: pytest.FixtureRequest, query: str
-) -> tuple[bytes, bytes]:
-    """The answer of this executor, then of graphql-core's own."""
-    fast = await _answer(runtime, query)
-    request.getfixturevalue("stock_executor")
-    return fast, await _answer(runtime, query)
+async def _fast_then_stock(runtime: Runtime, query: str) -> tuple[bytes, bytes]:
+    """The answer of the fast path, then of stock Strawberry and graphql-core."""
+    return await _answer(runtime, query, FAST), await _answer(runtime, query, STOCK)
 
 
 def test_the_schema_uses_the_fast_executor() -> None:
-    assert schema.execution_context_class is FastLeafExecutor
+    assert FAST.execution_context_class is not None
+    assert issubclass(FAST.execution_context_class, FastLeafExecutor)
+    assert STOCK.execution_context_class in (None, StrawberryGraphQLCoreExecutionContext)
 
 
 async def test_an_answered_operation_is_freed_without_the_cycle_collector(
@@ -131,7 +125,7 @@ async def test_an_answered_operation_is_freed_without_the_cycle_collector(
     gc.collect()
     gc.disable()
     try:
-        result = await schema.execute(QUERIES["nested lists"], context_value=context)
+        result = await FAST.execute(QUERIES["nested lists"], context_value=context)
         await context.close()
         assert result.errors is None
         assert result.data
@@ -148,7 +142,7 @@ async def test_work_tracked_after_its_operation_ended_is_still_settled() -> None
     async def left_behind() -> None:
         settled.set()
 
-    executor = FastLeafExecutor.build(schema._schema, parse("{ __typename }"))
+    executor = FastLeafExecutor.build(FAST._schema, parse("{ __typename }"))
     assert isinstance(executor, FastLeafExecutor)
     helpers = executor.async_helpers
     del executor
@@ -158,9 +152,9 @@ async def test_work_tracked_after_its_operation_ended_is_still_settled() -> None
 
 @pytest.mark.parametrize("name", sorted(QUERIES))
 async def test_answers_match_the_stock_executor_byte_for_byte(
-    runtime: Runtime, seeded: Seeded, name: str, request: pytest.FixtureRequest
+    runtime: Runtime, seeded: Seeded, name: str
 ) -> None:
-    fast, stock = await _fast_then_stock(runtime, request, QUERIES[name])
+    fast, stock = await _fast_then_stock(runtime, QUERIES[name])
     assert fast == stock
     assert EXPECTED[name] in fast
 
@@ -168,7 +162,6 @@ async def test_answers_match_the_stock_executor_byte_for_byte(
 async def test_a_null_in_a_non_null_leaf_is_the_stock_error(
     runtime: Runtime,
     seeded: Seeded,
-    request: pytest.FixtureRequest,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A broken row takes graphql-core's own path, with its own message and path."""
@@ -183,7 +176,7 @@ async def test_a_null_in_a_non_null_leaf_is_the_stock_error(
 
     monkeypatch.setattr(types.Race, "from_model", broken)
     query = "{ races(first: 1) { edges { node { id meet } } } }"
-    fast, stock = await _fast_then_stock(runtime, request, query)
+    fast, stock = await _fast_then_stock(runtime, query)
     assert fast == stock
     assert b"Cannot return null for non-nullable field Race.meet" in fast
 
@@ -247,7 +240,6 @@ async def test_entries_reached_one_by_one_load_their_people_when_asked(
 async def test_a_null_in_a_non_null_leaf_of_a_planned_entry_is_the_stock_error(
     runtime: Runtime,
     seeded: Seeded,
-    request: pytest.FixtureRequest,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Inside a compiled plan too: the plan gives up and the stock path reports."""
@@ -257,25 +249,25 @@ async def test_a_null_in_a_non_null_leaf_of_a_planned_entry_is_the_stock_error(
 
     query = "{ races(first: 1) { edges { node { entries { gateNumber horse { name } } } } } }"
     _change_entry_rows(monkeypatch, broken)
-    fast, stock = await _fast_then_stock(runtime, request, query)
+    fast, stock = await _fast_then_stock(runtime, query)
     assert fast == stock
     assert b"Cannot return null for non-nullable field Entry.gateNumber" in fast
 
 
 def _plans_for(type_name: str) -> list[object]:
-    return [plan for (type_, _), (_, plan) in execution._plans.items() if str(type_) == type_name]
+    return [plan for (type_, _), (_, plan) in executor._plans.items() if str(type_) == type_name]
 
 
 async def test_plain_selections_are_planned_and_others_are_not(
     runtime: Runtime, seeded: Seeded
 ) -> None:
-    execution._plans.clear()
+    executor._plans.clear()
     await _answer(
         runtime, "{ races(first: 2) { edges { node { entries { gateNumber horse { name } } } } } }"
     )
     assert [plan is not None for plan in _plans_for("[Entry!]!")] == [True]
     # Career has a resolver; a directive may depend on the variables: neither is planned.
-    execution._plans.clear()
+    executor._plans.clear()
     await _answer(
         runtime,
         "{ races(first: 2) { edges { node { entries { horse { career { winRate } } } } } } }",
@@ -291,7 +283,6 @@ async def test_plain_selections_are_planned_and_others_are_not(
 async def test_a_missing_attribute_in_a_planned_entry_is_the_stock_error(
     runtime: Runtime,
     seeded: Seeded,
-    request: pytest.FixtureRequest,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from collections import namedtuple
@@ -302,7 +293,7 @@ async def test_a_missing_attribute_in_a_planned_entry_is_the_stock_error(
 
     query = "{ races(first: 1) { edges { node { entries { gateNumber winOdds } } } } }"
     _change_entry_rows(monkeypatch, without_odds)
-    fast, stock = await _fast_then_stock(runtime, request, query)
+    fast, stock = await _fast_then_stock(runtime, query)
     assert fast == stock
     assert b"win_odds" in fast
     assert b'"winOdds"' in fast

@@ -18,8 +18,9 @@ from strawberry.types import ExecutionResult
 from kra_graphql.config import Environment
 from kra_graphql.db import create_engine, create_sessionmaker
 from kra_graphql.graphql.context import Context
-from kra_graphql.graphql.execution import shared_json
-from kra_graphql.graphql.schema import schema
+from kra_graphql.graphql.fastpath import ON
+from kra_graphql.graphql.fastpath.executor import shared_json
+from kra_graphql.graphql.schema import schema_for
 from kra_graphql.graphql.view import encode_message
 from kra_graphql.jobs.events import JobEventType, events_channel
 from kra_graphql.jobs.hub import JobEventHub
@@ -27,6 +28,9 @@ from kra_graphql.jobs.models import Job, JobKind, JobLog, JobStatus
 from kra_graphql.runtime import Runtime
 from tests.support import runtime_only_services
 from tests.test_hub import event
+
+# Subscribers share answers on the fast path (its `shared` piece).
+schema = schema_for(ON)
 
 SAME = "subscription { jobEvents { sequence type job { id status progress } } }"
 OTHER = "subscription { jobEvents { sequence job { id } } }"

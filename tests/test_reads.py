@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,9 +11,10 @@ from sqlalchemy import event, select
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import col
 
+from kra_graphql.db import create_sessionmaker
 from kra_graphql.races import queries
 from kra_graphql.races.models import Horse, Race
-from kra_graphql.reads import fetch_all, reused
+from kra_graphql.reads import DIRECT_READS, fetch_all, reused
 from kra_graphql.runtime import Runtime
 from tests.factories import Seeded, remove, seed_races, unused_day
 from tests.statements import StatementCount
@@ -23,6 +25,14 @@ async def seeded(runtime: Runtime) -> AsyncIterator[Seeded]:
     seeded = await seed_races(runtime, days=[unused_day()], meets=(1, 2), runners=3)
     yield seeded
     await remove(runtime, seeded)
+
+
+@pytest.fixture(scope="module")
+def direct(runtime: Runtime) -> Runtime:
+    """The runtime with the fast path's direct reads on, whatever the environment asks."""
+    options = {"isolation_level": "AUTOCOMMIT", DIRECT_READS: True}
+    autocommit = create_sessionmaker(runtime.engine.execution_options(**options))
+    return dataclasses.replace(runtime, autocommit=autocommit)
 
 
 def _through_sqlalchemy(runtime: Runtime) -> StatementCount:
@@ -42,14 +52,16 @@ async def _ordinary(
         return [tuple(row) for row in await session.execute(statement, params)]
 
 
-async def test_direct_rows_equal_sqlalchemy_rows(runtime: Runtime, seeded: Seeded) -> None:
+async def test_direct_rows_equal_sqlalchemy_rows(
+    runtime: Runtime, direct: Runtime, seeded: Seeded
+) -> None:
     race_ids = [race.id for race in seeded.races]
     horse_nos = [horse.horse_no for horse in seeded.horses]
     entries, _, _ = queries._entries_with(frozenset({"horse", "jockey", "trainer"}))
     horses = reused(queries.served(Horse).where(col(Horse.horse_no).in_(queries._KEYS)))
     count = _through_sqlalchemy(runtime)
     try:
-        async with runtime.autocommit() as session:
+        async with direct.autocommit() as session:
             direct_entries = [
                 tuple(row) for row in await fetch_all(session, entries, {"keys": race_ids})
             ]
@@ -68,14 +80,14 @@ async def test_direct_rows_equal_sqlalchemy_rows(runtime: Runtime, seeded: Seede
 
 
 async def test_only_reused_statements_in_autocommit_sessions_go_direct(
-    runtime: Runtime, seeded: Seeded
+    runtime: Runtime, direct: Runtime, seeded: Seeded
 ) -> None:
     race_ids = [race.id for race in seeded.races]
     built_per_call = select(col(Race.id)).where(col(Race.id).in_(race_ids))
     kept = reused(select(col(Race.id)).where(col(Race.id).in_(queries._KEYS)))
     count = _through_sqlalchemy(runtime)
     try:
-        async with runtime.autocommit() as session:
+        async with direct.autocommit() as session:
             assert len(await fetch_all(session, built_per_call)) == len(race_ids)
         assert count.value == 1
         async with runtime.sessions() as session, session.begin():
@@ -86,12 +98,14 @@ async def test_only_reused_statements_in_autocommit_sessions_go_direct(
         _stop(runtime, count)
 
 
-async def test_a_broken_connection_is_left_to_sqlalchemy(runtime: Runtime, seeded: Seeded) -> None:
+async def test_a_broken_connection_is_left_to_sqlalchemy(
+    runtime: Runtime, direct: Runtime, seeded: Seeded
+) -> None:
     """The direct read fails, the ordinary path meets the same broken connection, and
     SQLAlchemy invalidates it: the error is SQLAlchemy's, and the next read works."""
     race_ids = [race.id for race in seeded.races]
     statement = reused(queries.served(Race).where(col(Race.id).in_(queries._KEYS)))
-    async with runtime.autocommit() as session:
+    async with direct.autocommit() as session:
         connection = await session.connection()
         raw = await connection.get_raw_connection()
         driver: Any = raw.driver_connection
@@ -99,5 +113,5 @@ async def test_a_broken_connection_is_left_to_sqlalchemy(runtime: Runtime, seede
         with pytest.raises(DBAPIError) as failure:
             await fetch_all(session, statement, {"keys": race_ids})
         assert failure.value.connection_invalidated
-    async with runtime.autocommit() as session:
+    async with direct.autocommit() as session:
         assert len(await fetch_all(session, statement, {"keys": race_ids})) == len(race_ids)

@@ -7,7 +7,10 @@ import pytest
 from starlette.types import Message
 
 from kra_graphql.access.keys import Principal, Scope
-from kra_graphql.graphql.cache import ResponseCache, cacheable_document, capture_answer
+from kra_graphql.graphql.cache import ResponseCache, capture_answer
+from kra_graphql.graphql.cache import cacheable as is_cacheable
+from kra_graphql.graphql.document import operation_of
+from kra_graphql.graphql.request import OperationRequest
 from kra_graphql.runtime import Runtime
 from tests.conftest import auth_headers
 from tests.factories import remove, seed_races, unused_day
@@ -56,30 +59,32 @@ async def test_a_write_makes_the_next_answer_fresh(api_url: str, runtime: Runtim
     ],
 )
 def test_only_queries_over_race_data_are_cacheable(query: str, cacheable: bool) -> None:
-    assert cacheable_document(query, None) is cacheable
+    assert is_cacheable(operation_of(query, None, 2000)) is cacheable
 
 
-def _as(*scopes: Scope, name: str | None = None) -> dict[str, object]:
-    return {"headers": [], "state": {"principal": Principal(name=name, scopes=frozenset(scopes))}}
+def _as(*scopes: Scope, name: str | None = None) -> OperationRequest:
+    """A POST of a races query by a caller the guard identified."""
+    query = "{ races { totalCount } }"
+    principal = Principal(name=name, scopes=frozenset(scopes))
+    operation = operation_of(query, None, 2000)
+    return OperationRequest(b"", {"query": query}, query, None, operation, principal)
 
 
 def test_answers_are_shared_only_by_callers_with_the_same_scopes(runtime: Runtime) -> None:
     cache = ResponseCache(runtime)
-    request = {"query": "{ races { totalCount } }"}
-    anonymous = cache.key(request, _as(Scope.READ))
-    alice = cache.key(request, _as(Scope.READ, name="alice"))
-    admin = cache.key(request, _as(Scope.READ, Scope.ADMIN, name="root"))
-    collector = cache.key(request, _as(Scope.READ, Scope.COLLECT, name="bob"))
+    anonymous = cache.key(_as(Scope.READ))
+    alice = cache.key(_as(Scope.READ, name="alice"))
+    admin = cache.key(_as(Scope.READ, Scope.ADMIN, name="root"))
+    collector = cache.key(_as(Scope.READ, Scope.COLLECT, name="bob"))
     assert None not in (anonymous, alice, admin, collector)
     assert anonymous == alice
     assert len({alice, admin, collector}) == 3
 
 
-def test_nothing_is_cached_for_a_caller_the_guard_did_not_identify(runtime: Runtime) -> None:
+def test_nothing_is_cached_for_a_caller_the_guard_did_not_identify() -> None:
     """Raw credential headers alone never make a cache key: only a proven principal does."""
-    cache = ResponseCache(runtime)
-    request = {"query": "{ races { totalCount } }"}
-    assert cache.key(request, {"headers": [(b"authorization", b"Bearer forged")]}) is None
+    scope = {"headers": [(b"authorization", b"Bearer forged")], "state": {}}
+    assert OperationRequest.of(scope) is None
 
 
 @pytest.mark.parametrize(

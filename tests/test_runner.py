@@ -9,7 +9,10 @@ from typing import Any, ClassVar
 import strawberry
 from strawberry.extensions import SchemaExtension
 
+from kra_graphql.graphql.fastpath.runner import fast_schema_class
 from kra_graphql.graphql.schema import Schema
+
+FastSchema = fast_schema_class(Schema)
 
 CALLS: list[str] = []
 
@@ -62,7 +65,7 @@ class Subscription:
             yield number
 
 
-schema = Schema(
+schema = FastSchema(
     query=Query, subscription=Subscription, extensions=[AsyncGenerators, Generators, Callables]
 )
 
@@ -118,7 +121,7 @@ class Refusing(SchemaExtension):
 
 async def test_a_single_hook_raising_gives_what_strawberrys_exit_stack_gives() -> None:
     outcomes = []
-    for schema_class in (strawberry.Schema, Schema):
+    for schema_class in (strawberry.Schema, FastSchema):
         Refusing.seen = []
         result = await schema_class(query=Query, extensions=[Refusing]).execute("{ hello }")
         outcomes.append((result.data, [e.message for e in result.errors or []], Refusing.seen))

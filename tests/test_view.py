@@ -14,7 +14,10 @@ from gql.transport.exceptions import TransportQueryError
 from starlette.types import Message
 
 from kra_graphql.access.keys import anonymous
-from kra_graphql.graphql.cache import POSTED
+from kra_graphql.graphql.document import operation_of
+from kra_graphql.graphql.fastpath import ON
+from kra_graphql.graphql.request import OperationRequest
+from kra_graphql.graphql.schema import schema_for
 from kra_graphql.graphql.view import create_view
 from kra_graphql.runtime import Runtime
 from tests.access_support import ws_transport
@@ -65,11 +68,10 @@ async def test_the_view_answers_a_decoded_body_without_reading_it_again(
         "query_string": b"",
         "headers": [(b"content-type", b"application/json")],
         "app": SimpleNamespace(state=SimpleNamespace(services=services)),
-        "state": {
-            "principal": anonymous(read=True),
-            POSTED: {"query": "query Q { __typename }", "operationName": "Q"},
-        },
     }
+    posted = {"query": "query Q { __typename }", "operationName": "Q"}
+    operation = operation_of(posted["query"], "Q", 2000)
+    OperationRequest(b"", posted, posted["query"], "Q", operation, anonymous(read=True)).keep(scope)
     sent: list[Message] = []
 
     async def receive() -> Message:
@@ -78,7 +80,7 @@ async def test_the_view_answers_a_decoded_body_without_reading_it_again(
     async def send(message: Message) -> None:
         sent.append(message)
 
-    view = create_view(graphiql=False, allowed_origins=[])
+    view = create_view(schema_for(ON), graphiql=False, allowed_origins=[])
     await view(scope, receive, send)
 
     assert sent[0]["status"] == 200

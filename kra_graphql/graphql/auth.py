@@ -3,27 +3,15 @@
 Scopes are decided per operation from its root fields, never per field: queries and
 subscriptions need `read`; each mutation needs the scope of its kind of work. The HTTP
 guard checks before the response cache and before execution; `authorize_execution`
-checks again at execution, which is what covers operations sent over WebSocket.
+checks at execution what the guard has not: operations sent over WebSocket, and
+execution in process.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from functools import lru_cache
 
-from graphql import (
-    DocumentNode,
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    GraphQLError,
-    InlineFragmentNode,
-    OperationDefinitionNode,
-    OperationType,
-    SelectionSetNode,
-    parse,
-)
 from starlette.websockets import WebSocket
 from strawberry.types import ExecutionContext
 
@@ -31,6 +19,7 @@ from kra_graphql.access.control import INVALID_KEY, KEY_REQUIRED
 from kra_graphql.access.keys import Principal, Scope
 from kra_graphql.errors import AppError, Forbidden, Unauthenticated
 from kra_graphql.graphql.context import Context
+from kra_graphql.graphql.document import Operation, operation_in
 
 _C, _P, _A = frozenset({Scope.COLLECT}), frozenset({Scope.PREDICT}), frozenset({Scope.ADMIN})
 # Every mutation, with the scopes it needs beyond holding a valid key. A mutation missing
@@ -53,71 +42,6 @@ MUTATION_SCOPES: Mapping[str, frozenset[Scope]] = {
 # Queries needing more than `read`.
 QUERY_SCOPES: Mapping[str, frozenset[Scope]] = {"apiKeys": _A}
 READ = frozenset({Scope.READ})
-
-
-@dataclass(frozen=True, slots=True)
-class Operation:
-    """What an operation is, as far as access is concerned. `type` None: not executable."""
-
-    type: OperationType | None
-    fields: frozenset[str]
-    name: str | None
-
-    @property
-    def is_mutation(self) -> bool:
-        return self.type is OperationType.MUTATION
-
-    @property
-    def type_label(self) -> str:
-        return self.type.value if self.type is not None else "invalid"
-
-
-UNKNOWN = Operation(type=None, fields=frozenset(), name=None)
-
-
-def analyze(document: DocumentNode, operation_name: str | None) -> Operation:
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    if operation_name is not None:
-        operations = [o for o in operations if o.name and o.name.value == operation_name]
-    if len(operations) != 1:
-        return UNKNOWN
-    operation = operations[0]
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
-    return Operation(
-        type=operation.operation,
-        fields=frozenset(_root_fields(operation.selection_set, fragments, set())),
-        name=operation.name.value if operation.name else None,
-    )
-
-
-def analyze_text(query: str, operation_name: str | None, *, max_tokens: int) -> Operation:
-    try:
-        document = parse(
-            query, no_location=True, max_lexical_tokens=max_tokens, max_comments=max_tokens
-        )
-    except GraphQLError:
-        return UNKNOWN
-    return analyze(document, operation_name)
-
-
-def _root_fields(
-    selections: SelectionSetNode,
-    fragments: Mapping[str, FragmentDefinitionNode],
-    visited: set[str],
-) -> Iterable[str]:
-    """Root fields, through fragments too: `mutation { ...M }` must not hide what M does."""
-    for selection in selections.selections:
-        if isinstance(selection, FieldNode):
-            yield selection.name.value
-        elif isinstance(selection, InlineFragmentNode):
-            yield from _root_fields(selection.selection_set, fragments, visited)
-        elif isinstance(selection, FragmentSpreadNode):
-            name = selection.name.value
-            if name not in visited and name in fragments:
-                visited.add(name)
-                yield from _root_fields(fragments[name].selection_set, fragments, visited)
 
 
 @lru_cache(maxsize=1024)
@@ -186,14 +110,15 @@ def key_from_connection_params(params: object) -> str | None:
 
 
 async def authorize_execution(execution: ExecutionContext) -> None:
-    """Checks scopes before execution; over WebSocket also spends the caller's rate budget
-    (over HTTP the guard spent it before the request got here)."""
+    """Checks scopes before execution, unless the HTTP guard has; over WebSocket also
+    spends the caller's rate budget (over HTTP the guard spent it)."""
     context = execution.context
-    if isinstance(context, Context) and execution.graphql_document is not None:
-        operation = analyze(execution.graphql_document, execution.operation_name)
-        error = authorize(context.principal, operation)
-        if error is not None:
-            raise error
-        if isinstance(context.request, WebSocket) and context.access is not None:
-            address = context.request.client.host if context.request.client else "unknown"
-            await context.access.spend(context.principal, address, mutation=operation.is_mutation)
+    if not isinstance(context, Context) or context.authorized:
+        return
+    operation = operation_in(execution)
+    error = authorize(context.principal, operation)
+    if error is not None:
+        raise error
+    if isinstance(context.request, WebSocket) and context.access is not None:
+        address = context.request.client.host if context.request.client else "unknown"
+        await context.access.spend(context.principal, address, mutation=operation.is_mutation)

@@ -14,14 +14,14 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import orjson
-from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType, parse
+from graphql import OperationType
 from redis.exceptions import RedisError
 from starlette.types import Message, Receive, Scope, Send
 
-from kra_graphql.access.keys import Principal
+from kra_graphql.graphql.document import Operation
+from kra_graphql.graphql.request import OperationRequest
 from kra_graphql.logging import get_logger
 from kra_graphql.runtime import Runtime
 
@@ -37,25 +37,16 @@ CACHEABLE_ROOTS = frozenset(
     }
 )  # fmt: skip
 MAX_ENTRIES = 2048
-# Where the HTTP guard leaves a POSTed JSON body it decoded, for what follows to use as is.
-POSTED = "graphql_posted"
 MAX_BODY = 1 << 20
-# Documents longer than this are never worth caching, nor parsing here.
-MAX_TOKENS = 2000
 
 
-def cacheable_document(query: str, operation_name: str | None) -> bool:
-    try:
-        document = parse(query, no_location=True, max_lexical_tokens=MAX_TOKENS)
-    except GraphQLError:
-        return False
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    if operation_name is not None:
-        operations = [o for o in operations if o.name and o.name.value == operation_name]
-    if len(operations) != 1 or operations[0].operation is not OperationType.QUERY:
-        return False
-    selections = operations[0].selection_set.selections
-    return all(isinstance(s, FieldNode) and s.name.value in CACHEABLE_ROOTS for s in selections)
+def cacheable(operation: Operation | None) -> bool:
+    return (
+        operation is not None
+        and operation.type is OperationType.QUERY
+        and operation.plain_roots
+        and operation.fields <= CACHEABLE_ROOTS
+    )
 
 
 class ResponseCache:
@@ -63,34 +54,24 @@ class ResponseCache:
         self.runtime = runtime
         self._max_entries = max_entries
         self._answers: OrderedDict[bytes, tuple[int, bytes]] = OrderedDict()
-        self._documents: OrderedDict[tuple[str, str | None], bool] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
-    def key(self, request: object, scope: Scope) -> bytes | None:
-        """`request`: the decoded JSON body."""
-        if not isinstance(request, dict) or not isinstance(request.get("query"), str):
-            return None
-        query: str = request["query"]
-        operation = request.get("operationName")
-        if not isinstance(operation, str | None) or not self._cacheable(query, operation):
-            return None
-        principal = scope.get("state", {}).get("principal")
-        if not isinstance(principal, Principal):
+    def key(self, request: OperationRequest) -> bytes | None:
+        """None for what is never cached: anything but a JSON POST of a race-data query."""
+        posted = request.posted
+        if posted is None or request.query is None or not cacheable(request.operation):
             return None
         material = orjson.dumps(
-            [query, request.get("variables"), operation, sorted(principal.scopes)],
+            [
+                request.query,
+                posted.get("variables"),
+                request.operation_name,
+                sorted(request.principal.scopes),
+            ],
             option=orjson.OPT_SORT_KEYS,
         )
         return hashlib.blake2b(material, digest_size=16).digest()
-
-    def _cacheable(self, query: str, operation: str | None) -> bool:
-        document_key = (query, operation)
-        known = self._documents.get(document_key)
-        if known is None:
-            known = cacheable_document(query, operation)
-            self._remember(self._documents, document_key, known)
-        return known
 
     def get(self, key: bytes, version: int) -> bytes | None:
         found = self._answers.get(key)
@@ -102,14 +83,12 @@ class ResponseCache:
         return found[1]
 
     def put(self, key: bytes, version: int, body: bytes) -> None:
-        if len(body) <= MAX_BODY:
-            self._remember(self._answers, key, (version, body))
-
-    def _remember(self, store: OrderedDict[Any, Any], key: Any, value: Any) -> None:
-        store[key] = value
-        store.move_to_end(key)
-        while len(store) > self._max_entries:
-            store.popitem(last=False)
+        if len(body) > MAX_BODY:
+            return
+        self._answers[key] = (version, body)
+        self._answers.move_to_end(key)
+        while len(self._answers) > self._max_entries:
+            self._answers.popitem(last=False)
 
 
 class CachedView:
@@ -124,20 +103,17 @@ class CachedView:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         cache: ResponseCache | None = scope["app"].state.cache
-        if cache is None or scope["type"] != "http" or scope["method"] != "POST":
+        request = OperationRequest.of(scope)
+        key = cache.key(request) if cache is not None and request is not None else None
+        if cache is None or key is None:
             await self.view(scope, receive, send)
-            return
-        body = await _read_body(receive)
-        key = cache.key(scope.get("state", {}).get(POSTED), scope)
-        if key is None:
-            await self.view(scope, replay_body(body), send)
             return
         try:
             version = await cache.runtime.data_version()
         except (RedisError, OSError) as error:
             # Without the data version no answer can be trusted: answer fresh.
             log.warning("response_cache.unavailable", error=type(error).__name__)
-            await self.view(scope, replay_body(body), send)
+            await self.view(scope, receive, send)
             return
         cached = cache.get(key, version)
         if cached is not None:
@@ -147,16 +123,7 @@ class CachedView:
         def store(answer: bytes) -> None:
             cache.put(key, version, answer)
 
-        await self.view(scope, replay_body(body), capture_answer(send, store))
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+        await self.view(scope, receive, capture_answer(send, store))
 
 
 def replay_body(body: bytes) -> Receive:

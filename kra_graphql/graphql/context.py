@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -16,6 +15,7 @@ from starlette.websockets import WebSocket
 from kra_graphql.access.control import AccessControl
 from kra_graphql.access.keys import Principal, anonymous
 from kra_graphql.graphql.loaders import Loaders
+from kra_graphql.graphql.request import OperationRequest
 from kra_graphql.jobs.hub import JobEventHub
 from kra_graphql.jobs.queue import JobQueue
 from kra_graphql.jobs.service import JobSubmitter
@@ -46,6 +46,7 @@ class Context:
         services: ApiServices,
         request: Request | WebSocket | None = None,
         principal: Principal | None = None,
+        http: OperationRequest | None = None,
     ) -> None:
         self.runtime = services.runtime
         self.access = services.access
@@ -63,6 +64,9 @@ class Context:
         self.predictors = services.predictors
         self.reads = services.reads
         self.request = request
+        # Over HTTP, the request as the guard read it; its operation is then authorized.
+        self.http = http
+        self.authorized = http is not None and http.operation is not None
         self._lock = asyncio.Lock()
 
     @property
@@ -83,15 +87,10 @@ class Context:
         async with self._lock, self.runtime.autocommit() as session:
             return await query(session)
 
-    def for_event(self) -> Context:
-        """A context for answering one subscription event: the connection's caller and
-        services, with its own loaders, since the data moves between events."""
-        event = copy.copy(self)
-        event.__dict__.pop("loaders", None)
-        event._lock = asyncio.Lock()
-        return event
+    def forget_loaders(self) -> None:
+        """The next operation, or the next event of a subscription, must not see the
+        rows loaded so far: the data moves between them."""
+        self.__dict__.pop("loaders", None)
 
     async def close(self) -> None:
-        # The next operation on the same WebSocket connection must not see this one's
-        # cached rows.
-        self.__dict__.pop("loaders", None)
+        self.forget_loaders()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -23,20 +22,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from kra_graphql.access.control import AccessControl
 from kra_graphql.access.keys import Principal
 from kra_graphql.errors import AppError, BadUserInput, ErrorCode, RateLimited
-from kra_graphql.graphql.auth import (
-    UNKNOWN,
-    Operation,
-    analyze_text,
-    authorize,
-    key_from_headers,
-)
-from kra_graphql.graphql.cache import POSTED, replay_body
+from kra_graphql.graphql.auth import authorize, key_from_headers
+from kra_graphql.graphql.cache import replay_body
+from kra_graphql.graphql.document import UNKNOWN, operation_of, unnamed_choice
 from kra_graphql.graphql.observe import record_operation
+from kra_graphql.graphql.request import OperationRequest
 from kra_graphql.logging import get_logger
 
 log = get_logger(__name__)
 
-MAX_DOCUMENTS = 1024
 STATUS = {
     ErrorCode.UNAUTHENTICATED: 401,
     ErrorCode.FORBIDDEN: 403,
@@ -52,24 +46,11 @@ class GuardSettings:
 
 
 class Guard:
-    """Shared by every request of a process; holds the parsed-operation memory."""
+    """Shared by every request of a process."""
 
     def __init__(self, access: AccessControl, settings: GuardSettings) -> None:
         self.access = access
         self.settings = settings
-        self._operations: OrderedDict[tuple[str, str | None], Operation] = OrderedDict()
-
-    def operation(self, query: str, operation_name: str | None) -> Operation:
-        key = (query, operation_name)
-        found = self._operations.get(key)
-        if found is None:
-            found = analyze_text(query, operation_name, max_tokens=self.settings.max_query_tokens)
-            self._operations[key] = found
-            while len(self._operations) > MAX_DOCUMENTS:
-                self._operations.popitem(last=False)
-        else:
-            self._operations.move_to_end(key)
-        return found
 
 
 class GuardedGraphQL:
@@ -98,21 +79,25 @@ class GuardedGraphQL:
             decoded = _json_body(body, headers)
             if isinstance(decoded, dict):
                 posted = decoded
-                request = _request(decoded.get("query"), decoded.get("operationName"))
+                asked = _request(decoded.get("query"), decoded.get("operationName"))
             else:
-                request = decoded
+                asked = decoded
         else:
-            request = _from_query_string(scope)
-        if isinstance(request, AppError):
-            await _refuse(send, request)
+            asked = _from_query_string(scope)
+        if isinstance(asked, AppError):
+            await _refuse(send, asked)
             return
-        operation = guard.operation(*request) if request is not None else None
+        tokens = guard.settings.max_query_tokens
+        query, operation_name = asked if asked is not None else (None, None)
+        operation = operation_of(query, operation_name, tokens) if query is not None else None
         principal: Principal | None = None
         try:
             principal = await guard.access.identify(key_from_headers(headers))
             # Nothing to run (GraphiQL's page, an empty body): the view answers on its own.
-            if operation is not None:
-                refusal = authorize(principal, operation)
+            if query is not None and operation is not None:
+                refusal = authorize(principal, operation) or unnamed_choice(
+                    query, operation_name, tokens
+                )
                 if refusal is not None:
                     raise refusal
                 address = scope["client"][0] if scope.get("client") else "unknown"
@@ -124,7 +109,8 @@ class GuardedGraphQL:
                 principal=principal,
                 seconds=time.perf_counter() - started,
             )
-            await _refuse(send, error)
+            # The contract's own refusal of an ambiguous document is a GraphQL answer.
+            await _refuse(send, error, status=200 if error.field == "operationName" else None)
             return
         except Exception as error:
             # The key store is unreachable: nobody can be let in, and nothing is said why.
@@ -133,11 +119,10 @@ class GuardedGraphQL:
             unavailable = InternalError(f"Internal server error (errorId {error_id})")
             await _refuse(send, unavailable, status=503, extra={"errorId": error_id})
             return
-        state: dict[str, Any] = scope.setdefault("state", {})
-        state["principal"] = principal
-        state[POSTED] = posted
+        request = OperationRequest(body, posted, query, operation_name, operation, principal)
+        request.keep(scope)
         await self.inner(scope, replay_body(body), send)
-        if operation is not None and not state.get("executed"):
+        if operation is not None and not request.executed:
             # Answered without execution: from the response cache.
             record_operation(
                 operation,

@@ -10,7 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from kra_graphql.errors import BadUserInput
-from kra_graphql.graphql.execution import SharedAnswers
+from kra_graphql.graphql.fastpath.executor import SharedAnswers
 from kra_graphql.graphql.types import Info, Node
 from kra_graphql.jobs import models
 from kra_graphql.jobs.events import JobEvent as JobEventData

@@ -12,7 +12,6 @@ keyed by the rules, keeps hitting.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -39,7 +38,6 @@ from graphql import (
 )
 from graphql.language import SKIP, VisitorAction
 from starlette.requests import Request
-from strawberry.extensions import ParserCache
 from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
@@ -199,21 +197,8 @@ def tag_token_limit_errors(execution: ExecutionContext) -> None:
 
 
 def check_operation(execution: ExecutionContext) -> None:
-    """What the GraphQL over HTTP and WebSocket contracts refuse but Strawberry would run:
-    the first of several operations when none is named, and a subscription over plain
-    HTTP (which it answers with an internal error)."""
-    document = execution.graphql_document
-    if document is None:
-        return
-    # `operation_name` falls back to the first operation's name; what the client sent is
-    # kept apart (tests/test_view.py notices if that changes).
-    if getattr(execution, "_provided_operation_name", None) is None:
-        operations = sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
-        if operations > 1:
-            raise BadUserInput(
-                "the document holds several operations: name the one to run in operationName",
-                field="operationName",
-            )
+    """A subscription over plain HTTP, which Strawberry would answer with an internal
+    error. (The transports refuse several unnamed operations: graphql/document.py.)"""
     context = execution.context
     if (
         execution.operation_type is OperationType.SUBSCRIPTION
@@ -241,23 +226,6 @@ def _tag_token_limit(error: GraphQLError) -> GraphQLError:
     if error.original_error is None and TOKEN_LIMIT_MESSAGE in error.message:
         return _limit_error(error.message, "tokens")
     return error
-
-
-class CachedParser(ParserCache):
-    """Strawberry's parser cache, leaving documents that do not parse to Strawberry itself.
-
-    A parse error raised inside an extension's parse hook escapes Strawberry's error
-    handling (the client would get an error without a code); parsed again by Strawberry,
-    the same error is reported like any other.
-    """
-
-    def on_parse(self) -> Iterator[None]:
-        execution = self.execution_context
-        with contextlib.suppress(GraphQLError, TypeError):
-            execution.graphql_document = self.cached_parse_document(
-                execution.query, **execution.parse_options
-            )
-        yield
 
 
 # Text no input needs: C0 controls other than tab and line breaks, DEL, and lone

@@ -11,13 +11,12 @@ from functools import lru_cache
 
 from graphql import OperationType
 from prometheus_client import Counter, Histogram
-from starlette.requests import Request
 from strawberry.types import ExecutionContext
 
 from kra_graphql.access.keys import Principal
 from kra_graphql.errors import AppError, ErrorCode
-from kra_graphql.graphql.auth import UNKNOWN, Operation, analyze
 from kra_graphql.graphql.context import Context
+from kra_graphql.graphql.document import Operation, operation_in
 from kra_graphql.logging import get_logger
 from kra_graphql.metrics import (
     GRAPHQL_LATENCY,
@@ -67,20 +66,18 @@ def _samples(name: str, kind: str, outcome: str) -> tuple[Counter, Histogram]:
 
 def mark_executed(context: object) -> None:
     """Tells the HTTP guard that this request was executed, not served from the cache."""
-    if isinstance(context, Context) and isinstance(context.request, Request):
-        context.request.state.executed = True
+    if isinstance(context, Context) and context.http is not None:
+        context.http.executed = True
 
 
 def record_execution(
     execution: ExecutionContext, failure: BaseException | None, seconds: float
 ) -> None:
     """The metric sample and log line of an operation that ran, with its final codes."""
-    document = execution.graphql_document
-    operation = analyze(document, execution.operation_name) if document else UNKNOWN
     context = execution.context
     principal = context.principal if isinstance(context, Context) else None
     record_operation(
-        operation, outcome=_outcome(execution.result, failure), principal=principal,
+        operation_in(execution), outcome=_outcome(execution.result, failure), principal=principal,
         seconds=seconds,
     )  # fmt: skip
 

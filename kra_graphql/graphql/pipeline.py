@@ -3,16 +3,17 @@
 Strawberry builds each extension's hooks for every request, so one extension with all
 the steps costs less than one per concern; the steps themselves live with their concern
 (limits, authorization, error codes, metrics). Nothing here runs per field. The codes
-of each subscription event's errors are given by the runner (graphql/runner.py).
+of each subscription event's errors are given in `on_stream_result`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from strawberry.extensions import SchemaExtension
+from strawberry.types.execution import StreamExecutionResult
 from strawberry.types.graphql import OperationType
 
 from kra_graphql.graphql.auth import authorize_execution
@@ -73,6 +74,11 @@ class OperationPipeline(SchemaExtension):
                 reads.release()
         else:
             yield
+
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        """Every result of a subscription, before it is sent: same codes, same masking."""
+        format_errors(self.execution_context, result)
+        yield
 
 
 async def _take_turn(turns: asyncio.Semaphore) -> None:

@@ -11,17 +11,16 @@ against the one read with all columns.
 
 from __future__ import annotations
 
-import operator
+from functools import cache
 from typing import NamedTuple
 
 import strawberry
-from graphql import FieldNode, GraphQLObjectType, GraphQLSchema, SelectionSetNode
 from sqlmodel import SQLModel
+from strawberry.types.base import StrawberryObjectDefinition
 
 from kra_graphql.db import table_of
 from kra_graphql.graphql.context import Context
-from kra_graphql.graphql.plans import plain_attribute
-from kra_graphql.graphql.selection import Fragments, below, selected
+from kra_graphql.graphql.selection import Tree, from_selection
 from kra_graphql.races import models
 from kra_graphql.races.people import PersonKind
 
@@ -67,30 +66,35 @@ class EntryReads(NamedTuple):
     needed: frozenset[str] | None  # `table.column` read; None: every column
 
 
-def _columns(
-    schema: GraphQLSchema,
-    type_name: str,
-    selection_sets: list[SelectionSetNode],
-    fragments: Fragments,
-) -> set[str] | None:
-    model = _MODELS[type_name]
-    table = table_of(model)
-    graphql_type = schema.get_type(type_name)
-    assert isinstance(graphql_type, GraphQLObjectType)
+@cache
+def _plain_attributes(schema: strawberry.Schema, type_name: str) -> dict[str, str]:
+    """The GraphQL names of a type's fields that are a bare attribute, with that attribute."""
+    definition = schema.get_type_by_name(type_name)
+    assert isinstance(definition, StrawberryObjectDefinition)
+    names = schema.config.name_converter
+    return {
+        names.get_graphql_name(field): field.python_name
+        for field in definition.fields
+        if field.base_resolver is None and not field.arguments
+    }
+
+
+def _columns(schema: strawberry.Schema, type_name: str, tree: Tree) -> set[str] | None:
+    table = table_of(_MODELS[type_name])
+    plain = _plain_attributes(schema, type_name)
     needed: set[str] = set()
-    for name, under in selected(selection_sets, fragments).items():
+    for name, under in tree.items():
         if name == "__typename":
             continue
         if type_name == "Entry" and name in PEOPLE:
-            person = _columns(schema, PEOPLE[name], under, fragments)
+            person = _columns(schema, PEOPLE[name], under)
             if person is None:
                 return None
             needed |= person
             continue
         reads = READS.get((type_name, name))
         if reads is None:
-            field = graphql_type.fields.get(name)
-            attribute = plain_attribute(field) if field is not None else None
+            attribute = plain.get(name)
             if attribute is None or attribute not in table.columns:
                 return None
             reads = (attribute,)
@@ -98,31 +102,18 @@ def _columns(
     return needed
 
 
-PROJECTION_CACHE_SIZE = 1024
-# By the field nodes of the entries field (the parsed document is cached, so the same
-# query brings the same nodes); the nodes are kept so that their ids stay unique.
-_known: dict[tuple[int, ...], tuple[tuple[FieldNode, ...], EntryReads]] = {}
-
-
 def entry_reads(info: strawberry.Info[Context, None], *, placed: bool = False) -> EntryReads:
     """What a list of entries must read for the selection under this field. Placed
     entries are sorted by finishing position, which is then read too."""
-    raw = info._raw_info
-    nodes = tuple(raw.field_nodes)
-    key = (*map(id, nodes), placed)
-    hit = _known.get(key)
-    if hit is not None and all(map(operator.is_, hit[0], nodes)):
-        return hit[1]
-    sets = below(info)
-    kinds = frozenset(name for name in selected(sets, raw.fragments) if name in PEOPLE)
-    columns = _columns(raw.schema, "Entry", sets, raw.fragments)
-    if columns is not None and placed:
-        columns.add("entries.finish_position")
-    reads = EntryReads(
-        frozenset(kind for kind in PEOPLE if kind in kinds),
-        frozenset(columns) if columns is not None else None,
-    )
-    if len(_known) >= PROJECTION_CACHE_SIZE:
-        _known.clear()
-    _known[key] = (nodes, reads)
-    return reads
+    schema = info.schema
+
+    def reads(tree: Tree) -> EntryReads:
+        columns = _columns(schema, "Entry", tree)
+        if columns is not None and placed:
+            columns.add("entries.finish_position")
+        return EntryReads(
+            frozenset(kind for kind in PEOPLE if kind in tree),
+            frozenset(columns) if columns is not None else None,
+        )
+
+    return from_selection(info, ("entry_reads", placed), reads)

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import SchemaExtension, ValidationCache
-from strawberry.extensions.runner import SchemaExtensionsRunner
-from strawberry.types import ExecutionContext
+from strawberry.extensions import ValidationCache
 
+from kra_graphql.config import get_settings
 from kra_graphql.graphql import access_types
-from kra_graphql.graphql.execution import FastLeafExecutor
+from kra_graphql.graphql.document import DOCUMENT_CACHE_SIZE, KnownDocument
+from kra_graphql.graphql.fastpath import OFF, FastPath
+from kra_graphql.graphql.fastpath.executor import executor_class
+from kra_graphql.graphql.fastpath.runner import fast_schema_class
 from kra_graphql.graphql.inputs import JobFilter, PeopleFilter, PredictionFilter, RaceFilter
 from kra_graphql.graphql.job_types import Job
-from kra_graphql.graphql.limits import CachedParser
 from kra_graphql.graphql.mutations import Mutation
 from kra_graphql.graphql.node import resolve_node
 from kra_graphql.graphql.pagination import Connection, to_connection
 from kra_graphql.graphql.pipeline import OperationPipeline
-from kra_graphql.graphql.runner import PipelineRunner
 from kra_graphql.graphql.subscriptions import Subscription
 from kra_graphql.graphql.types import (
     CollectionStatus,
@@ -46,9 +47,6 @@ from kra_graphql.races import people, queries
 from kra_graphql.races.dates import format_race_date, parse_race_date
 from kra_graphql.races.models import check_meet
 from kra_graphql.races.people import PeopleQuery, PersonKind
-
-# Bounded, so distinct hostile queries cannot grow memory without limit.
-DOCUMENT_CACHE_SIZE = 1024
 
 
 @strawberry.type
@@ -227,29 +225,45 @@ async def _people(
 
 
 class Schema(strawberry.Schema):
-    def create_extensions_runner(
-        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
-    ) -> SchemaExtensionsRunner:
-        return PipelineRunner(execution_context, extensions)
+    """The schema with its error handling; `fast_path` says which fast-path pieces run."""
+
+    fast_path: FastPath = OFF
 
     def process_errors(self, errors: list[GraphQLError], execution_context: object = None) -> None:
         """Logging happens in OperationPipeline, once, with an errorId for unexpected errors."""
 
 
-schema = Schema(
-    query=Query,
-    mutation=Mutation,
-    subscription=Subscription,
-    types=[Node, Entry, Horse, Jockey, Trainer],
-    execution_context_class=FastLeafExecutor,
-    extensions=[
-        OperationPipeline,
-        lambda: CachedParser(maxsize=DOCUMENT_CACHE_SIZE),
-        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
-    ],
-)
+def build_schema(fast_path: FastPath) -> Schema:
+    schema_class = Schema
+    if fast_path.runner:
+        schema_class = fast_schema_class(Schema)
+    built = schema_class(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        types=[Node, Entry, Horse, Jockey, Trainer],
+        execution_context_class=executor_class(fast_path),
+        extensions=[
+            OperationPipeline,
+            KnownDocument,
+            lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+        ],
+    )
+    built.fast_path = fast_path
+    return built
+
+
+@cache
+def schema_for(fast_path: FastPath) -> Schema:
+    """One schema per combination of pieces, built on first use."""
+    return build_schema(fast_path)
+
+
+def configured_schema() -> Schema:
+    """The schema this process's settings ask for (EXECUTION_FAST_PATH, FAST_PATH_OFF)."""
+    return schema_for(get_settings().fast_path)
 
 
 def schema_sdl() -> str:
-    """The schema as committed in schema.graphql."""
-    return schema.as_str() + "\n"
+    """The schema as committed in schema.graphql (the same whichever pieces run)."""
+    return schema_for(OFF).as_str() + "\n"

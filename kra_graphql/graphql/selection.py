@@ -1,54 +1,44 @@
-"""What the query asks for below the field being resolved."""
+"""What the query asks for below the field being resolved, as a tree of field names.
+
+Read from Strawberry's `info.selected_fields`; with the fast path's `selection` piece,
+from graphql-core's nodes and remembered per document (fastpath/selection.py), since a
+page of races asks the same of each of its twenty races. Directives are not evaluated:
+a field under `@skip` counts as selected.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any, TypeVar
 
-import strawberry
-from graphql import (
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    InlineFragmentNode,
-    SelectionSetNode,
-)
+from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
-from kra_graphql.graphql.context import Context
+from kra_graphql.graphql.fastpath import OFF
+from kra_graphql.graphql.fastpath.selection import remembered
 
-Fragments = Mapping[str, FragmentDefinitionNode]
+# Each selected field's name, with what is selected below it.
+Tree = dict[str, "Tree"]
+T = TypeVar("T")
 
 
-def selected(
-    selection_sets: Iterable[SelectionSetNode], fragments: Fragments
-) -> dict[str, list[SelectionSetNode]]:
-    """The fields selected directly in these selection sets, through fragments too, each
-    with the selection sets under it (several where a field is selected more than once).
-    Directives are not evaluated: a field under `@skip` counts as selected."""
-    fields: dict[str, list[SelectionSetNode]] = {}
-    pending = list(selection_sets)
-    while pending:
-        for selection in pending.pop().selections:
-            if isinstance(selection, FieldNode):
-                below = fields.setdefault(selection.name.value, [])
-                if selection.selection_set is not None:
-                    below.append(selection.selection_set)
-            elif isinstance(selection, InlineFragmentNode):
-                pending.append(selection.selection_set)
-            elif isinstance(selection, FragmentSpreadNode):
-                fragment = fragments.get(selection.name.value)
-                if fragment is not None:
-                    pending.append(fragment.selection_set)
-    return fields
+def from_selection(info: Any, key: Hashable, compute: Callable[[Tree], T]) -> T:
+    """`compute` over the fields below the field being resolved. Its result may be reused
+    for every field with the same selection in the same document: `key` tells apart
+    what differs otherwise."""
+    if getattr(info.schema, "fast_path", OFF).selection:
+        return remembered(info, key, compute)
+    # `selected_fields` holds the field being resolved itself, once per node of it.
+    tree: Tree = {}
+    for field in info.selected_fields:
+        _tree(field.selections, tree)
+    return compute(tree)
 
 
-def below(info: strawberry.Info[Context, None]) -> list[SelectionSetNode]:
-    """The selection sets of the field being resolved."""
-    return [node.selection_set for node in info._raw_info.field_nodes if node.selection_set]
-
-
-def subfield_names(info: strawberry.Info[Context, None]) -> set[str]:
-    """Names of the fields selected directly under this one, through fragments too.
-
-    Strawberry's `selected_fields` converts the whole subtree with its arguments; a
-    resolver deciding what to load ahead only needs the names one level down."""
-    return set(selected(below(info), info._raw_info.fragments))
+def _tree(selections: Iterable[Selection], into: Tree | None = None) -> Tree:
+    tree: Tree = {} if into is None else into
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            _tree(selection.selections, tree.setdefault(selection.name, {}))
+        elif isinstance(selection, FragmentSpread | InlineFragment):
+            _tree(selection.selections, tree)
+    return tree

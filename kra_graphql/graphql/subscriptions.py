@@ -45,6 +45,7 @@ class Subscription:
                 if event.sequence <= last:
                     continue
                 last = event.sequence
+                ctx.forget_loaders()
                 done = event.is_terminal and event.type in {
                     events.JobEventType.STATUS,
                     events.JobEventType.SNAPSHOT,
@@ -74,6 +75,7 @@ class Subscription:
                 event = await subscriber.next()
                 # Missed events cannot be recovered here: a status change has no row.
                 if event is not None:
+                    info.context.forget_loaders()
                     yield JobEvent.broadcast(event)
 
 

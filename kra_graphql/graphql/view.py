@@ -3,33 +3,40 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import cast
 
 import orjson
+from graphql import GraphQLError
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
-from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
-from strawberry.http import process_result
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.exceptions import WebSocketDisconnected
-from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ErrorMessage,
+    SubscribeMessage,
+)
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
-from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage
-from strawberry.types.graphql import OperationType
+from strawberry.subscriptions.protocols.graphql_ws.types import (
+    ConnectionInitMessage,
+    StartMessage,
+)
+from strawberry.subscriptions.protocols.graphql_ws.types import ErrorMessage as LegacyError
 from strawberry.types.unset import UNSET, UnsetType
 
 from kra_graphql.access.keys import NOBODY
 from kra_graphql.errors import AppError
 from kra_graphql.graphql.auth import key_from_connection_params, key_from_headers
-from kra_graphql.graphql.cache import POSTED
 from kra_graphql.graphql.context import ApiServices, Context
-from kra_graphql.graphql.execution import shared_json
-from kra_graphql.graphql.schema import schema
-
-# As Strawberry allows over POST.
-_POST_OPERATIONS = OperationType.from_http("POST")
+from kra_graphql.graphql.document import unnamed_choice
+from kra_graphql.graphql.fastpath.executor import shared_json
+from kra_graphql.graphql.fastpath.posted import posted_view_class
+from kra_graphql.graphql.request import OperationRequest
+from kra_graphql.graphql.schema import Schema
 
 
 def encode_message(message: Mapping[str, object]) -> str:
@@ -59,7 +66,18 @@ CLOSE_FORBIDDEN = 4403
 
 
 class _LegacyProtocol(BaseGraphQLWSHandler[Context, None]):
-    """graphql-ws would close a rejected connection with 1011; close it with 4403 instead."""
+    """graphql-ws would close a rejected connection with 1011; close it with 4403 instead.
+    Like graphql-transport-ws below, it refuses a document of several operations when
+    none is named (Strawberry would run the first)."""
+
+    async def handle_start(self, message: StartMessage) -> None:
+        payload = message["payload"]
+        refusal = _unnamed_choice(self.context, payload["query"], payload.get("operationName"))
+        if refusal is None:
+            await super().handle_start(message)
+            return
+        error = GraphQLError(refusal.message, extensions=refusal.extensions).formatted
+        await self.send_message(LegacyError(type="error", id=message["id"], payload=error))
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         view = cast(GraphQLView, self.view)
@@ -72,53 +90,25 @@ class _LegacyProtocol(BaseGraphQLWSHandler[Context, None]):
         await super().handle_connection_init(message)
 
 
+class _TransportProtocol(BaseGraphQLTransportWSHandler[Context, None]):
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        payload = message["payload"]
+        refusal = _unnamed_choice(self.context, payload["query"], payload.get("operationName"))
+        if refusal is None:
+            await super().handle_subscribe(message)
+            return
+        error = GraphQLError(refusal.message, extensions=refusal.extensions).formatted
+        await self.send_message(ErrorMessage(id=message["id"], type="error", payload=[error]))
+
+
+def _unnamed_choice(context: Context, query: str, operation_name: str | None) -> AppError | None:
+    return unnamed_choice(query, operation_name, context.runtime.settings.max_query_tokens)
+
+
 class GraphQLView(GraphQL[Context, None]):
     websocket_adapter_class = _TextFrames
     graphql_ws_handler_class = _LegacyProtocol
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """A plain JSON POST the guard has decoded is executed here directly; everything
-        else (GET, GraphiQL, uploads, streaming, malformed requests) takes Strawberry's
-        view. Its view parses the content type and the body again and builds responses
-        it does not use: about a fifth of the CPU of a small request."""
-        posted = scope.get("state", {}).get(POSTED) if scope["type"] == "http" else None
-        if posted is not None:
-            request = Request(scope, receive)
-            if self._plain(request, posted):
-                response = await self._execute_posted(request, posted)
-                await response(scope, receive, send)
-                return
-        await super().__call__(scope, receive, send)
-
-    def _plain(self, request: Request, posted: dict[str, Any]) -> bool:
-        """What Strawberry would run as one JSON operation, without a streaming reply."""
-        content_type = request.headers.get("content-type", "")
-        return (
-            content_type.partition(";")[0].strip().lower() == "application/json"
-            and isinstance(posted.get("query"), str)
-            and isinstance(posted.get("variables"), dict | None)
-            and isinstance(posted.get("extensions"), dict | None)
-            and self._get_stream_transport_from_headers(request.headers) is None
-        )
-
-    async def _execute_posted(self, request: Request, posted: dict[str, Any]) -> Response:
-        """Strawberry's execute_single and response, for one decoded JSON operation."""
-        try:
-            result = await self.schema.execute(
-                posted["query"],
-                variable_values=posted.get("variables"),
-                context_value=self._context(request),
-                operation_name=posted.get("operationName"),
-                allowed_operation_types=_POST_OPERATIONS,
-                operation_extensions=posted.get("extensions"),
-            )
-        except CannotGetOperationTypeError as error:
-            return PlainTextResponse(error.as_http_error_reason(), status_code=400)
-        except InvalidOperationTypeError as error:
-            return PlainTextResponse(error.as_http_error_reason("POST"), status_code=400)
-        except MissingQueryError:
-            return PlainTextResponse("No GraphQL query found in the request", status_code=400)
-        return Response(self.encode_json(process_result(result)), media_type="application/json")
+    graphql_transport_ws_handler_class = _TransportProtocol
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
@@ -135,8 +125,9 @@ class GraphQLView(GraphQL[Context, None]):
         services = cast(ApiServices, request.app.state.services)
         # HTTP callers were identified by the guard in front of this view; a WebSocket
         # is nobody until its connection_init proves otherwise.
-        principal = getattr(request.state, "principal", NOBODY)
-        return Context(services, request, principal if isinstance(request, Request) else NOBODY)
+        http = OperationRequest.of(request.scope) if isinstance(request, Request) else None
+        principal = http.principal if http is not None else NOBODY
+        return Context(services, request, principal, http)
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         if context.principal is NOBODY:
@@ -163,8 +154,9 @@ class GraphQLView(GraphQL[Context, None]):
         context.principal = principal
 
 
-def create_view(*, graphiql: bool, allowed_origins: list[str]) -> GraphQLView:
-    view = GraphQLView(schema, graphql_ide="graphiql" if graphiql else None)
+def create_view(schema: Schema, *, graphiql: bool, allowed_origins: list[str]) -> GraphQLView:
+    view_class = posted_view_class(GraphQLView) if schema.fast_path.posted else GraphQLView
+    view = view_class(schema, graphql_ide="graphiql" if graphiql else None)
     # Browsers on other sites may open a WebSocket only from these origins.
     view.allowed_origins = frozenset(allowed_origins)
     return view

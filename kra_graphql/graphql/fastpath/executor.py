@@ -8,11 +8,19 @@ resolver, no field extension), this executor reads the attribute and, for a scal
 enum, coerces it the way `complete_leaf_value` would; for an object it goes straight on
 to the object's own fields. Anything unusual (an awaitable, a missing attribute, a null
 in a non-null field, a value that does not coerce) goes down graphql-core's own path,
-so errors and their locations stay exactly as before. Where a field's whole sub-selection
-is plain, its value is completed by a compiled plan instead (`plans.py`).
-It depends on graphql-core's executor internals (`execute_fields`): graphql-core is
-pinned to a minor version, and a test compares this executor's answers byte for byte
-with the stock executor's.
+so errors and their locations stay exactly as before (piece `leaves`). Where a field's
+whole sub-selection is plain, its value is completed by a compiled plan instead
+(`plans.py`, piece `plans`).
+Subscriptions: the answer to one event is computed once per document and variables and
+shared by every subscriber (piece `shared`).
+
+Private names used: graphql-core's `ExecutionContext.execute_fields`, `complete_value`,
+`execute_operation`, `build_per_event_executor`, `execute_field`,
+`collect_and_execute_subfields`, `collect_subfields`, `handle_field_error`,
+`settle_in_background`, `middleware_manager`, `async_helpers`, `fragments`,
+`variable_values.coerced` and `graphql.execution.collect_fields`; Strawberry's
+`StrawberryGraphQLCoreExecutionContext`. Checked against graphql-core 3.3.2 and
+strawberry-graphql 0.341.2.
 """
 
 from __future__ import annotations
@@ -42,8 +50,8 @@ from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.pyutils import AwaitableOrValue, Path, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from kra_graphql.graphql.context import Context
-from kra_graphql.graphql.plans import Fallback, Plan, compile_plan, plain_attribute
+from kra_graphql.graphql.fastpath import FastPath
+from kra_graphql.graphql.fastpath.plans import Fallback, Plan, compile_plan, plain_attribute
 
 
 class _Plain(NamedTuple):
@@ -218,6 +226,10 @@ def _weak_helpers(executor: StrawberryGraphQLCoreExecutionContext) -> GraphQLRes
 
 
 class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
+    # Which pieces run: see `executor_class`.
+    use_plans = True
+    use_leaves = True
+    use_shared = True
     shared: SharedAnswers | None = None
     # This request's plans by field_details_list identity, as graphql-core memoizes its
     # collected subfields; the list is kept so that its id is not reused.
@@ -236,7 +248,7 @@ class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
         result: Any,
         position_context: Any,
     ) -> AwaitableOrValue[Any]:
-        if not (self.middleware_manager and self.middleware_manager.middlewares):
+        if self.use_plans and not (self.middleware_manager and self.middleware_manager.middlewares):
             try:
                 memo = self._request_plans
             except AttributeError:
@@ -259,6 +271,8 @@ class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
         )
 
     def build_per_event_executor(self, payload: Any) -> FastLeafExecutor:
+        if not self.use_shared:
+            return cast(FastLeafExecutor, super().build_per_event_executor(payload))
         answers = getattr(payload, "shared_answers", None)
         shared = answers if isinstance(answers, SharedAnswers) else None
         if shared is not None:
@@ -268,8 +282,6 @@ class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
                 return cast(FastLeafExecutor, _Answered(known))
         executor = cast(FastLeafExecutor, super().build_per_event_executor(payload))
         executor.shared = shared
-        if isinstance(executor.context_value, Context):
-            executor.context_value = executor.context_value.for_event()
         return executor
 
     def execute_operation(
@@ -317,6 +329,10 @@ class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
         grouped_field_set: GroupedFieldSet,
         position_context: Any,
     ) -> AwaitableOrValue[dict[str, Any]]:
+        if not self.use_leaves:
+            return super().execute_fields(
+                parent_type, source_value, path, grouped_field_set, position_context
+            )
         middleware = self.middleware_manager
         # Field middleware must see every field, plain ones included.
         plain = plain_fields_of(parent_type) if not (middleware and middleware.middlewares) else {}
@@ -400,6 +416,14 @@ class FastLeafExecutor(StrawberryGraphQLCoreExecutionContext):
                 return None
 
         return guarded()
+
+
+def executor_class(fast: FastPath) -> type[FastLeafExecutor] | None:
+    """The executor running the pieces that are on; None: graphql-core's own."""
+    if not fast.executor:
+        return None
+    pieces = {"use_plans": fast.plans, "use_leaves": fast.leaves, "use_shared": fast.shared}
+    return type("FastExecutor", (FastLeafExecutor,), pieces)
 
 
 def _shareable(done: asyncio.Future[ExecutionResult]) -> ExecutionResult | None:

@@ -5,7 +5,13 @@ Strawberry wraps each extension's hooks anew for every request, and its
 subscribers that cost as much as the rest of an event's delivery. Here hooks are wrapped
 once per class, a stage with a single hook is entered without an exit stack, the
 pipeline's one per-result step runs directly, and hooks other extensions define still
-run, in Strawberry's order.
+run, in Strawberry's order. The pipeline's own per-result step (error codes) is called
+directly rather than through its `on_stream_result` hook.
+
+Private names used: Strawberry's `Schema.create_extensions_runner`,
+`strawberry.extensions.runner.SchemaExtensionsRunner` and the stage context managers of
+`strawberry.extensions.context` (`WrappedHook`, `HOOK_NAME`, `get_hook`). Checked against
+strawberry-graphql 0.341.2.
 """
 
 from __future__ import annotations
@@ -16,12 +22,14 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from functools import partial
 from typing import Any, TypeVar, cast
 
+import strawberry
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.context import (
     ExecutingContextManager,
     ExtensionContextManagerBase,
     OperationContextManager,
     ParsingContextManager,
+    StreamResultContextManager,
     ValidationContextManager,
     WrappedHook,
 )
@@ -29,6 +37,7 @@ from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.types import ExecutionContext
 
 from kra_graphql.graphql.extensions import format_errors
+from kra_graphql.graphql.pipeline import OperationPipeline
 
 _NO_HOOK = contextlib.nullcontext()
 
@@ -142,7 +151,11 @@ class PipelineRunner(SchemaExtensionsRunner):
         self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
     ) -> None:
         super().__init__(execution_context, extensions)
-        self._stream_hooks = any(_overrides(each, "on_stream_result") for each in extensions)
+        self._stream_hooks = any(
+            _overrides(each, "on_stream_result")
+            for each in extensions
+            if not isinstance(each, OperationPipeline)
+        )
         self._result_hooks = any(_overrides(each, "get_results") for each in extensions)
 
     def operation(self) -> OperationContextManager:
@@ -175,7 +188,10 @@ class PipelineRunner(SchemaExtensionsRunner):
     def on_stream_result(self, result: Any) -> Any:
         """Every result of a subscription, before it is sent: same codes, same masking."""
         format_errors(self.execution_context, result)
-        return super().on_stream_result(result) if self._stream_hooks else _NO_HOOK
+        if not self._stream_hooks:
+            return _NO_HOOK
+        others = [each for each in self.extensions if not isinstance(each, OperationPipeline)]
+        return StreamResultContextManager(others, result)
 
     async def get_extensions_results(self, ctx: ExecutionContext) -> dict[str, Any]:
         if self._result_hooks:
@@ -185,3 +201,18 @@ class PipelineRunner(SchemaExtensionsRunner):
 
 def _overrides(extension: SchemaExtension, hook: str) -> bool:
     return getattr(type(extension), hook) is not getattr(SchemaExtension, hook)
+
+
+_Schema = TypeVar("_Schema", bound=strawberry.Schema)
+
+
+def fast_schema_class(base: type[_Schema]) -> type[_Schema]:
+    """`base` running its operations with `PipelineRunner`."""
+
+    class FastSchema(base):  # type: ignore[valid-type,misc]
+        def create_extensions_runner(
+            self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+        ) -> SchemaExtensionsRunner:
+            return PipelineRunner(execution_context, extensions)
+
+    return cast(type[_Schema], FastSchema)

@@ -15,6 +15,11 @@ field, a value of another type, an awaitable, a missing attribute, a value that 
 coerce) raises `Fallback`, and the caller completes the same value the stock way, which
 then reports exactly what graphql-core would. Reading plain attributes twice has no side
 effects, so the fallback is always safe.
+
+Private names used: graphql-core's `graphql.execution.collect_fields` (`FieldDetailsList`,
+`FragmentDetails`, `GroupedFieldSet`, `defer_usage`, `fragment_variable_values`);
+Strawberry's `GraphQLCoreConverter.DEFINITION_BACKREF`, `StrawberryField.is_basic_field`
+and `default_resolver`. Checked against graphql-core 3.3.2 and strawberry-graphql 0.341.2.
 """
 
 from __future__ import annotations
