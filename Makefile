@@ -14,7 +14,7 @@ TEST_LOCK := requirements/test.txt
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: dev test lint typecheck pytest schema bench clean codegen-check lock
+.PHONY: dev test lint typecheck pytest schema bench clean codegen-check lock test-latest
 
 # Typed clients generated from schema.graphql for the operations in examples/operations:
 # TypeScript (graphql-codegen, then tsc) and Python (ariadne-codegen, in a venv of its own).
@@ -86,6 +86,23 @@ lock: $(LOCK_VENV)/.installed-$(PIP_TOOLS_VERSION)-$(LOCK_PIP_VERSION)
 	$(PIP_COMPILE) $(LOCK_ARGS) --extra dev --constraint $(RUNTIME_LOCK) \
 		--output-file $(TEST_LOCK) pyproject.toml
 
+# For CI, not part of `make test`: the test suite against the newest releases of the two
+# packages that are pinned exactly, in a venv of its own (everything else as locked).
+# Green means: bump both pins in pyproject.toml and run `make lock`.
+# The project uses final releases of both; `LATEST_PIP_ARGS=--pre` tries pre-releases too.
+LATEST_VENV := .venv-latest
+LATEST := strawberry-graphql graphql-core
+LATEST_PIP_ARGS ?=
+
+test-latest: $(PY_CLIENT)
+	$(call install-lock,$(LATEST_VENV),$(TEST_LOCK))
+	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade $(LATEST_PIP_ARGS) $(LATEST)
+	@$(LATEST_VENV)/bin/python -c 'import importlib.metadata as m, re, sys; \
+		locked = dict(re.findall(r"^([a-z0-9-]+)==(\S+)", open(sys.argv[1]).read(), re.M)); \
+		[print(f"test-latest: {n} {m.version(n)} (locked: {locked[n]})") for n in sys.argv[2:]]' \
+		$(TEST_LOCK) $(LATEST)
+	$(LATEST_VENV)/bin/pytest $(PYTEST_ARGS)
+
 $(TS_EXAMPLE)/node_modules/.package-lock.json: $(TS_EXAMPLE)/package-lock.json
 	cd $(TS_EXAMPLE) && npm ci --no-audit --no-fund --loglevel=error
 
@@ -111,5 +128,5 @@ bench: $(RUNTIME_STAMP)
 	$(BIN)/python bench/graphql.py
 
 clean:
-	rm -rf $(VENV) $(LOCK_VENV) .kra .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOCK_VENV) $(LATEST_VENV) .kra .pytest_cache .mypy_cache .ruff_cache
 	rm -rf $(TS_EXAMPLE)/node_modules $(TS_EXAMPLE)/src/generated $(CODEGEN_VENV) $(PY_EXAMPLE)/kra_client
