@@ -12,6 +12,7 @@ from kra_graphql.collection.quality import assess
 from kra_graphql.db import table_of, upsert, utcnow
 from kra_graphql.kra import records
 from kra_graphql.races.models import (
+    CAREER_COUNTS,
     CollectionStatus,
     Entry,
     Horse,
@@ -216,19 +217,8 @@ async def store_trainer(session: AsyncSession, detail: records.TrainerDetail) ->
     await _upsert_detail(session, table_of(Trainer), row, "trainer_no")
 
 
-def _career(
-    detail: records.HorseDetail | records.JockeyDetail | records.TrainerDetail,
-) -> dict[str, int | None]:
-    return {
-        "starts_total": detail.starts_total,
-        "wins_total": detail.wins_total,
-        "seconds_total": detail.seconds_total,
-        "thirds_total": detail.thirds_total,
-        "starts_year": detail.starts_year,
-        "wins_year": detail.wins_year,
-        "seconds_year": detail.seconds_year,
-        "thirds_year": detail.thirds_year,
-    }
+def _career(detail: records.Career) -> dict[str, int | None]:
+    return {name: getattr(detail, name) for name in CAREER_COUNTS}
 
 
 async def _upsert_detail(session: AsyncSession, table: Any, row: dict[str, Any], key: str) -> None:

@@ -7,13 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from kra_graphql.errors import BadUserInput
 from kra_graphql.jobs.models import Job, JobLog
-from kra_graphql.pagination import Page, decode_cursor, encode_cursor
+from kra_graphql.pagination import Key, Keyset, Page, keyset_page
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,47 +41,17 @@ def _filters(query: JobQuery) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _after(cursor: str) -> ColumnElement[bool]:
-    """Jobs after the cursor in the order: newest first, ties broken by id."""
-    created_text, job_id = decode_cursor(cursor, parts=2)
-    try:
-        created = datetime.fromisoformat(created_text)
-    except ValueError:
-        raise BadUserInput("not a cursor returned by this API", field="after") from None
-    return or_(
-        col(Job.created_at) < created,
-        and_(col(Job.created_at) == created, col(Job.id) < job_id),
-    )
+# Newest first, ties broken by id.
+_ORDER = Keyset(
+    Key(col(Job.created_at), descending=True, parse=datetime.fromisoformat),
+    Key(col(Job.id), descending=True),
+)
 
 
 async def list_jobs(
     session: AsyncSession, query: JobQuery, *, first: int, after: str | None
 ) -> Page[Job]:
-    conditions = _filters(query)
-    page_conditions = [*conditions, _after(after)] if after is not None else conditions
-    rows = list(
-        (
-            await session.scalars(
-                select(Job)
-                .where(*page_conditions)
-                .order_by(col(Job.created_at).desc(), col(Job.id).desc())
-                .limit(first + 1)
-            )
-        ).all()
-    )
-
-    async def count_total(session: AsyncSession) -> int:
-        total = await session.scalar(select(func.count()).select_from(Job).where(*conditions))
-        return int(total or 0)
-
-    items = rows[:first]
-    return Page(
-        items=items,
-        cursors=[encode_cursor(job.created_at.isoformat(), job.id) for job in items],
-        has_next=len(rows) > first,
-        has_previous=after is not None,
-        count_total=count_total,
-    )
+    return await keyset_page(session, Job, _ORDER, _filters(query), first=first, after=after)
 
 
 async def jobs_by_id(session: AsyncSession, ids: Sequence[str]) -> dict[str, Job]:

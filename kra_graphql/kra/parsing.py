@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, TypedDict, TypeVar
+from typing import Any, TypeVar
 
 from kra_graphql.kra import values as v
 from kra_graphql.kra.errors import (
@@ -401,28 +401,21 @@ def trainer_from_item(item: Mapping[str, Any]) -> TrainerDetail | None:
     )
 
 
-class _Career(TypedDict):
-    starts_total: int | None
-    wins_total: int | None
-    seconds_total: int | None
-    thirds_total: int | None
-    starts_year: int | None
-    wins_year: int | None
-    seconds_year: int | None
-    thirds_year: int | None
+# Our career counts (`records.Career`) and the KRA fields they are read from.
+_CAREER = {
+    "starts_total": "rcCntT",
+    "wins_total": "ord1CntT",
+    "seconds_total": "ord2CntT",
+    "thirds_total": "ord3CntT",
+    "starts_year": "rcCntY",
+    "wins_year": "ord1CntY",
+    "seconds_year": "ord2CntY",
+    "thirds_year": "ord3CntY",
+}
 
 
-def _career(item: Mapping[str, Any]) -> _Career:
-    return {
-        "starts_total": v.integer(item.get("rcCntT")),
-        "wins_total": v.integer(item.get("ord1CntT")),
-        "seconds_total": v.integer(item.get("ord2CntT")),
-        "thirds_total": v.integer(item.get("ord3CntT")),
-        "starts_year": v.integer(item.get("rcCntY")),
-        "wins_year": v.integer(item.get("ord1CntY")),
-        "seconds_year": v.integer(item.get("ord2CntY")),
-        "thirds_year": v.integer(item.get("ord3CntY")),
-    }
+def _career(item: Mapping[str, Any]) -> dict[str, int | None]:
+    return {name: v.integer(item.get(field)) for name, field in _CAREER.items()}
 
 
 def _pick(

@@ -86,7 +86,21 @@ class Race:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class HorseDetail:
+class Career:
+    """Career counts that come with a horse's, jockey's or trainer's details."""
+
+    starts_total: int | None = None
+    wins_total: int | None = None
+    seconds_total: int | None = None
+    thirds_total: int | None = None
+    starts_year: int | None = None
+    wins_year: int | None = None
+    seconds_year: int | None = None
+    thirds_year: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HorseDetail(Career):
     horse_no: str
     name: str | None = None
     sire_no: str | None = None
@@ -102,14 +116,6 @@ class HorseDetail:
     owner_name: str | None = None
     trainer_no: str | None = None
     trainer_name: str | None = None
-    starts_total: int | None = None
-    wins_total: int | None = None
-    seconds_total: int | None = None
-    thirds_total: int | None = None
-    starts_year: int | None = None
-    wins_year: int | None = None
-    seconds_year: int | None = None
-    thirds_year: int | None = None
     # Career prize money in KRW.
     prize_total: int | None = None
     rating: int | None = None
@@ -120,7 +126,7 @@ class HorseDetail:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class JockeyDetail:
+class JockeyDetail(Career):
     jockey_no: str
     name: str | None = None
     birth_date: date | None = None
@@ -128,19 +134,11 @@ class JockeyDetail:
     home_meet: int | None = None
     affiliation: str | None = None
     debut_date: date | None = None
-    starts_total: int | None = None
-    wins_total: int | None = None
-    seconds_total: int | None = None
-    thirds_total: int | None = None
-    starts_year: int | None = None
-    wins_year: int | None = None
-    seconds_year: int | None = None
-    thirds_year: int | None = None
     raw: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TrainerDetail:
+class TrainerDetail(Career):
     trainer_no: str
     name: str | None = None
     birth_date: date | None = None
@@ -148,14 +146,6 @@ class TrainerDetail:
     home_meet: int | None = None
     affiliation: str | None = None
     start_date: date | None = None
-    starts_total: int | None = None
-    wins_total: int | None = None
-    seconds_total: int | None = None
-    thirds_total: int | None = None
-    starts_year: int | None = None
-    wins_year: int | None = None
-    seconds_year: int | None = None
-    thirds_year: int | None = None
     # Percentages as published (12 means 12 %).
     win_rate_total: float | None = None
     place_rate_total: float | None = None

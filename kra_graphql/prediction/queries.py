@@ -5,17 +5,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from kra_graphql.errors import BadUserInput
-from kra_graphql.pagination import Page, decode_cursor, encode_cursor
+from kra_graphql.pagination import Key, Keyset, Page, keyset_page
 from kra_graphql.prediction.models import Evaluation, Prediction, Prompt
-
-M = TypeVar("M", Prediction, Evaluation)
 
 
 async def list_prompts(session: AsyncSession) -> list[Prompt]:
@@ -35,13 +31,15 @@ class PredictionQuery:
     evaluation_id: int | None = None
 
 
-def _newest_first_after(
-    model: type[Prediction] | type[Evaluation], cursor: str
-) -> ColumnElement[bool]:
-    (id_text,) = decode_cursor(cursor, parts=1)
-    if not id_text.isdigit():
-        raise BadUserInput("not a cursor returned by this API", field="after")
-    return col(model.id) < int(id_text)
+def _id(text: str) -> int:
+    """Only the digits this API writes; int() would take signs and spaces too."""
+    if not text.isdigit():
+        raise ValueError(text)
+    return int(text)
+
+
+_PREDICTIONS = Keyset(Key(col(Prediction.id), descending=True, parse=_id))
+_EVALUATIONS = Keyset(Key(col(Evaluation.id), descending=True, parse=_id))
 
 
 async def list_predictions(
@@ -54,7 +52,9 @@ async def list_predictions(
         conditions.append(col(Prediction.prompt_id) == query.prompt_id)
     if query.evaluation_id is not None:
         conditions.append(col(Prediction.evaluation_id) == query.evaluation_id)
-    return await _page(session, Prediction, conditions, first=first, after=after)
+    return await keyset_page(
+        session, Prediction, _PREDICTIONS, conditions, first=first, after=after
+    )
 
 
 async def list_evaluations(
@@ -63,42 +63,8 @@ async def list_evaluations(
     conditions: list[ColumnElement[bool]] = []
     if prompt_id is not None:
         conditions.append(col(Evaluation.prompt_id) == prompt_id)
-    return await _page(session, Evaluation, conditions, first=first, after=after)
-
-
-async def _page(
-    session: AsyncSession,
-    model: type[M],
-    conditions: list[ColumnElement[bool]],
-    *,
-    first: int,
-    after: str | None,
-) -> Page[M]:
-    page_conditions = (
-        [*conditions, _newest_first_after(model, after)] if after is not None else conditions
-    )
-    rows = list(
-        (
-            await session.scalars(
-                select(model)
-                .where(*page_conditions)
-                .order_by(col(model.id).desc())
-                .limit(first + 1)
-            )
-        ).all()
-    )
-
-    async def count_total(session: AsyncSession) -> int:
-        total = await session.scalar(select(func.count()).select_from(model).where(*conditions))
-        return int(total or 0)
-
-    items = rows[:first]
-    return Page(
-        items=items,
-        cursors=[encode_cursor(row.id) for row in items],
-        has_next=len(rows) > first,
-        has_previous=after is not None,
-        count_total=count_total,
+    return await keyset_page(
+        session, Evaluation, _EVALUATIONS, conditions, first=first, after=after
     )
 
 

@@ -7,7 +7,7 @@ from enum import IntEnum, StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, UniqueConstraint
-from sqlmodel import Field
+from sqlmodel import Field, SQLModel
 
 from kra_graphql.db import JSONType, UTCDateTime
 from kra_graphql.errors import BadUserInput
@@ -78,7 +78,7 @@ class Race(Timestamped, table=True):
     raw: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONType, nullable=False)
 
 
-class WithCareer(Timestamped):
+class CareerCounts(SQLModel):
     """Career figures from the KRA detail APIs, shared by horses, jockeys and trainers."""
 
     starts_total: int | None = None
@@ -89,8 +89,20 @@ class WithCareer(Timestamped):
     wins_year: int | None = None
     seconds_year: int | None = None
     thirds_year: int | None = None
+
+
+class Career(CareerCounts):
     # When the details were last asked for (also when the API had none).
     details_fetched_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+# The columns the detail APIs fill, and the ones a career shows.
+CAREER_COUNTS: tuple[str, ...] = tuple(CareerCounts.model_fields)
+CAREER_FIELDS: tuple[str, ...] = tuple(Career.model_fields)
+
+
+# Bases in this order keep the columns in the order the migrations created them.
+class WithCareer(Career, Timestamped):
     raw: dict[str, Any] | None = Field(default=None, sa_type=JSONType)
 
 

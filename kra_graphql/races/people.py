@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from kra_graphql.errors import BadUserInput
-from kra_graphql.pagination import Page, decode_cursor, encode_cursor
+from kra_graphql.pagination import Key, Keyset, Page, keyset_page, page_of
 from kra_graphql.races.models import Entry, Horse, Jockey, Race, Trainer
 from kra_graphql.races.queries import without_raw
 
@@ -32,6 +31,12 @@ class PeopleQuery:
     home_meet: int | None = None
 
 
+# By name, then number.
+_BY_NAME = {
+    kind: Keyset(Key(col(model.name)), Key(col(key))) for kind, (model, key, _) in _MODELS.items()
+}
+
+
 def _like(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -41,41 +46,20 @@ async def list_people(
     session: AsyncSession, kind: PersonKind, query: PeopleQuery, *, first: int, after: str | None
 ) -> Page[Any]:
     """By name, then number; `name` matches any part of the name (Hangul included)."""
-    model, key, _ = _MODELS[kind]
+    model, _, _ = _MODELS[kind]
     conditions: list[ColumnElement[bool]] = []
     if query.name:
         conditions.append(func.lower(col(model.name)).like(_like(query.name.lower()), escape="\\"))
     if query.home_meet is not None:
         conditions.append(col(model.home_meet) == query.home_meet)
-    page_conditions = list(conditions)
-    if after is not None:
-        name, number = decode_cursor(after, parts=2)
-        page_conditions.append(
-            or_(col(model.name) > name, and_(col(model.name) == name, col(key) > number))
-        )
-    rows = list(
-        (
-            await session.scalars(
-                select(model)
-                .options(without_raw(model))
-                .where(*page_conditions)
-                .order_by(col(model.name), col(key))
-                .limit(first + 1)
-            )
-        ).all()
-    )
-
-    async def count_total(session: AsyncSession) -> int:
-        total = await session.scalar(select(func.count()).select_from(model).where(*conditions))
-        return int(total or 0)
-
-    items = rows[:first]
-    return Page(
-        items=items,
-        cursors=[encode_cursor(row.name, getattr(row, key.key)) for row in items],
-        has_next=len(rows) > first,
-        has_previous=after is not None,
-        count_total=count_total,
+    return await keyset_page(
+        session,
+        model,
+        _BY_NAME[kind],
+        conditions,
+        first=first,
+        after=after,
+        options=[without_raw(model)],
     )
 
 
@@ -87,8 +71,12 @@ async def get_person(session: AsyncSession, kind: PersonKind, number: str) -> An
 HistoryKey = tuple[str, int, str | None]  # (number, first, after)
 
 
-def _history_cursor(race_date: date, race_number: int, entry_id: int | None) -> str:
-    return encode_cursor(race_date.isoformat(), race_number, entry_id)
+# Newest race first; an entry's id tells the entries of one race apart.
+_HISTORY = Keyset(
+    Key(col(Race.race_date), descending=True, parse=date.fromisoformat),
+    Key(col(Race.race_number), descending=True, parse=int),
+    Key(col(Entry.id), descending=True, parse=int),
+)
 
 
 async def histories(
@@ -101,30 +89,16 @@ async def histories(
     for number, first, after in keys:
         by_shape[(first, after)].append(number)
     pages: dict[HistoryKey, Page[Entry]] = {}
+    races: dict[str, tuple[date, int]] = {}  # the date and number of each race read
+
+    def cursor(entry: Entry) -> str:
+        return _HISTORY.cursor(*races[entry.race_id], entry.id)
+
     for (first, after), numbers in by_shape.items():
         conditions: list[ColumnElement[bool]] = [col(entry_column).in_(numbers)]
         if after is not None:
-            day_text, number_text, id_text = decode_cursor(after, parts=3)
-            try:
-                day, race_no, entry_id = (
-                    date.fromisoformat(day_text),
-                    int(number_text),
-                    int(id_text),
-                )
-            except ValueError:
-                raise BadUserInput("not a cursor returned by this API", field="after") from None
-            conditions.append(
-                or_(
-                    col(Race.race_date) < day,
-                    and_(col(Race.race_date) == day, col(Race.race_number) < race_no),
-                    and_(
-                        col(Race.race_date) == day,
-                        col(Race.race_number) == race_no,
-                        col(Entry.id) < entry_id,
-                    ),
-                )
-            )
-        order = (col(Race.race_date).desc(), col(Race.race_number).desc(), col(Entry.id).desc())
+            conditions.append(_HISTORY.after(_HISTORY.decode(after)))
+        order = _HISTORY.order_by()
         rank = func.row_number().over(partition_by=col(entry_column), order_by=order)
         ranked = (
             select(col(Entry.id).label("entry_id"), rank.label("rank"))
@@ -140,17 +114,16 @@ async def histories(
             .where(ranked.c.rank <= first + 1)
             .order_by(*order)
         )
-        grouped: dict[str, list[tuple[Entry, date, int]]] = defaultdict(list)
+        grouped: dict[str, list[Entry]] = defaultdict(list)
         for entry, race_date, race_number in rows:
-            grouped[getattr(entry, entry_column.key)].append((entry, race_date, race_number))
+            grouped[getattr(entry, entry_column.key)].append(entry)
+            races[entry.race_id] = (race_date, race_number)
         for number in numbers:
-            found = grouped.get(number, [])
-            shown = found[:first]
-            pages[(number, first, after)] = Page(
-                items=[entry for entry, _, _ in shown],
-                cursors=[_history_cursor(d, n, e.id) for e, d, n in shown],
-                has_next=len(found) > first,
-                has_previous=after is not None,
+            pages[(number, first, after)] = page_of(
+                grouped.get(number, []),
+                first=first,
+                after=after,
+                cursor=cursor,
                 count_total=_history_counter(entry_column, number),
             )
     return pages

@@ -13,11 +13,9 @@ from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Select,
-    and_,
     bindparam,
     func,
     null,
-    or_,
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,8 +23,7 @@ from sqlalchemy.orm import defer
 from sqlmodel import SQLModel, col
 
 from kra_graphql.db import table_of
-from kra_graphql.errors import BadUserInput
-from kra_graphql.pagination import Page, decode_cursor, encode_cursor
+from kra_graphql.pagination import Key, Keyset, Page, page_of
 from kra_graphql.races.models import (
     CollectionStatus,
     EnrichmentStatus,
@@ -114,46 +111,22 @@ def served(model: type[M]) -> Select[Any]:
     return select(*_served_columns(model))
 
 
-def _race_cursor(race: Race) -> str:
-    return encode_cursor(race.race_date.isoformat(), race.meet, race.race_number)
-
-
-def _after_values(cursor: str) -> dict[str, Any]:
-    day_text, meet_text, number_text = decode_cursor(cursor, parts=3)
-    try:
-        return {
-            "after_day": date.fromisoformat(day_text),
-            "after_meet": int(meet_text),
-            "after_number": int(number_text),
-        }
-    except ValueError:
-        raise BadUserInput("not a cursor returned by this API", field="after") from None
-
-
-def _after() -> ColumnElement[bool]:
-    """Rows after the cursor in the order: date newest first, then meet, then number."""
-    return or_(
-        col(Race.race_date) < bindparam("after_day"),
-        and_(
-            col(Race.race_date) == bindparam("after_day"),
-            or_(
-                col(Race.meet) > bindparam("after_meet"),
-                and_(
-                    col(Race.meet) == bindparam("after_meet"),
-                    col(Race.race_number) > bindparam("after_number"),
-                ),
-            ),
-        ),
-    )
+# Date newest first, then meet, then number; a paged listing starts after the parameters.
+_ORDER = Keyset(
+    Key(col(Race.race_date), descending=True, parse=date.fromisoformat),
+    Key(col(Race.meet), parse=int),
+    Key(col(Race.race_number), parse=int),
+)
+_AFTER = ("after_day", "after_meet", "after_number")
 
 
 @cache
 def _listing(filters: frozenset[str], paged: bool) -> Select[Any]:
-    conditions = _conditions(filters)
+    after = [_ORDER.after([bindparam(name) for name in _AFTER])] if paged else []
     return reused(
         served(Race)
-        .where(*conditions, *([_after()] if paged else []))
-        .order_by(col(Race.race_date).desc(), col(Race.meet), col(Race.race_number))
+        .where(*_conditions(filters), *after)
+        .order_by(*_ORDER.order_by())
         .limit(bindparam("limit"))
     )
 
@@ -168,7 +141,7 @@ async def list_races(
 ) -> Page[Race]:
     values = _filter_values(query)
     filters = frozenset(values)
-    cursor = _after_values(after) if after is not None else {}
+    cursor = dict(zip(_AFTER, _ORDER.decode(after), strict=True)) if after is not None else {}
     page_values = {**values, **cursor, "limit": first + 1}
     rows = await served_rows(session, _listing(filters, after is not None), Race, **page_values)
 
@@ -176,14 +149,7 @@ async def list_races(
         found = await fetch_all(session, _count(filters), values)
         return int(found[0][0] or 0)
 
-    items = rows[:first]
-    return Page(
-        items=items,
-        cursors=[_race_cursor(race) for race in items],
-        has_next=len(rows) > first,
-        has_previous=after is not None,
-        count_total=count_total,
-    )
+    return page_of(rows, first=first, after=after, cursor=_ORDER.cursor_of, count_total=count_total)
 
 
 async def get_race(session: AsyncSession, race_id: str) -> Race | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import fields
 from datetime import date, time
 from typing import Any
 
@@ -16,7 +17,7 @@ from kra_graphql.kra.errors import (
     KraQuotaExceeded,
     KraUpstreamError,
 )
-from kra_graphql.kra.records import Race
+from kra_graphql.kra.records import Career, Race
 
 from .conftest import FIXTURES, load_envelope, load_items
 
@@ -419,6 +420,22 @@ def test_jockey_detail() -> None:
         415,
         40,
     )
+
+
+def test_every_career_count_is_read() -> None:
+    jockey = parsing.parse_jockey(load_envelope("API12_1", "080405.json"))
+    assert jockey is not None
+    counts = {field.name: getattr(jockey, field.name) for field in fields(Career)}
+    assert counts == {
+        "starts_total": 6254,
+        "wins_total": 968,
+        "seconds_total": 791,
+        "thirds_total": 685,
+        "starts_year": 415,
+        "wins_year": 59,
+        "seconds_year": 48,
+        "thirds_year": 40,
+    }
 
 
 def test_trainer_detail_with_dash_sentinels() -> None:
