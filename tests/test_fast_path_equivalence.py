@@ -73,12 +73,11 @@ async def _answer(runtime: Runtime, schema: Schema, query: str, variables: Any) 
         await context.close()
     errors = []
     for error in result.errors or []:
-        formatted = dict(error.formatted)
+        formatted: dict[str, Any] = dict(error.formatted)
         # An internal error's id is drawn per error.
+        extensions: dict[str, Any] = formatted.get("extensions") or {}
         formatted["extensions"] = {
-            key: value
-            for key, value in (formatted.get("extensions") or {}).items()
-            if key != "errorId"
+            key: value for key, value in extensions.items() if key != "errorId"
         }
         errors.append(formatted)
     return orjson.dumps({"data": result.data, "errors": errors})
