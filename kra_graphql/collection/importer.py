@@ -65,8 +65,3 @@ async def import_files(runtime: Runtime, progress: Progress, paths: list[str]) -
     if failures and not imported:
         raise ValueError(f"no file could be imported; first error: {failures[0]['error']}")
     return JobOutcome(result={"raceIds": imported, "skipped": skipped}, failures=failures)
-
-
-async def import_job(runtime: Runtime, progress: Progress, params: dict[str, Any]) -> JobOutcome:
-    """The IMPORT job: `{"paths": [...]}`; needs no KRA client."""
-    return await import_files(runtime, progress, list(params["paths"]))
