@@ -84,6 +84,8 @@ def test_each_declared_mutation_is_in_the_schema_with_the_scope_it_declares() ->
         assert MUTATION_SCOPES[mutation.field] == {mutation.scope}
 
 
+# ARQ's own shutdown still calls redis-py's deprecated close().
+@pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")
 async def test_a_toy_kind_runs_from_the_registry_and_streams_its_progress(
     runtime: Runtime, api_url: str, private_queue: tuple[Settings, JobQueue]
 ) -> None:
