@@ -23,11 +23,11 @@ import uvicorn
 from bench.scratch import run_here, scratch_runtime
 from kra_graphql.collection.params import CollectParams
 from kra_graphql.embedded_redis import free_port
+from kra_graphql.jobs.clients import WorkerClients
+from kra_graphql.jobs.kinds import REGISTRY
 from kra_graphql.jobs.models import JobKind
-from kra_graphql.kra.factory import create_http_client, create_kra_client
+from kra_graphql.kra.factory import create_http_client
 from kra_graphql.kra.replay import create_replay_app
-from kra_graphql.prediction.service import Predictors
-from workers.handlers import build_handlers
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "kra"
 
@@ -75,11 +75,8 @@ async def collect_month(label: str, month: str, limit: int, replay_url: str) -> 
         create_http_client(runtime.settings) as http,
         httpx.AsyncClient(base_url=replay_url) as replay,
     ):
-        settings = runtime.settings
-        handlers = build_handlers(
-            create_kra_client(settings, runtime.redis, http), Predictors(settings, http)
-        )
-        collect = handlers[JobKind.COLLECTION]
+        clients = WorkerClients.create(runtime.settings, runtime.redis, http)
+        collect = REGISTRY.handlers(clients)[JobKind.COLLECTION]
         await replay.post("/_admin/reset")
         started = time.perf_counter()
         races = 0

@@ -26,12 +26,15 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from bench.scratch import run_here, scratch_runtime
-from kra_graphql.collection.importer import import_job
+from kra_graphql.collection.params import ImportParams
 from kra_graphql.embedded_redis import free_port
+from kra_graphql.jobs.clients import WorkerClients
+from kra_graphql.jobs.kinds import REGISTRY
 from kra_graphql.jobs.models import JobKind
+from kra_graphql.jobs.runner import JobHandler
 from kra_graphql.prediction.fake_llm import Behaviour, create_app
-from kra_graphql.prediction.improvement import ImproveParams, improve_prompt
-from kra_graphql.prediction.service import EvaluationParams, Predictors, evaluate_prompt
+from kra_graphql.prediction.improvement import ImproveParams
+from kra_graphql.prediction.service import EvaluationParams
 from kra_graphql.races.models import Race
 from kra_graphql.runtime import Runtime
 
@@ -50,15 +53,13 @@ def show(label: str, metrics: dict[str, Any]) -> None:
 
 
 async def evaluate(
-    runtime: Runtime, predictors: Predictors, prompt: str, **options: Any
+    runtime: Runtime, handlers: dict[str, JobHandler], prompt: str, **options: Any
 ) -> tuple[dict[str, Any], float]:
     params = EvaluationParams(prompt_id=prompt, **options)
-
-    async def handler(rt: Runtime, reporter: Any, data: dict[str, Any]) -> Any:
-        return await evaluate_prompt(rt, predictors, reporter, EvaluationParams.from_json(data))
-
     started = time.perf_counter()
-    job = await run_here(runtime, JobKind.EVALUATION, params.to_json(), handler)
+    job = await run_here(
+        runtime, JobKind.EVALUATION, params.to_json(), handlers[JobKind.EVALUATION]
+    )
     seconds = time.perf_counter() - started
     assert job.result is not None
     return job.result["metrics"], seconds
@@ -79,28 +80,27 @@ async def main() -> None:
         scratch_runtime(llm_base_url=f"http://127.0.0.1:{llm_port}", llm_concurrency=64) as runtime,
         httpx.AsyncClient() as http,
     ):
-        predictors = Predictors(runtime.settings, http)
+        handlers = REGISTRY.handlers(WorkerClients.create(runtime.settings, runtime.redis, http))
         paths = [str(FIXTURES / day) for day in sorted(os.listdir(FIXTURES))]
         started = time.perf_counter()
-        imported = await run_here(runtime, JobKind.IMPORT, {"paths": paths}, import_job)
+        imported = await run_here(
+            runtime, JobKind.IMPORT, ImportParams(paths).to_json(), handlers[JobKind.IMPORT]
+        )
         count = len((imported.result or {}).get("raceIds", []))
         print(f"imported {count} races in {time.perf_counter() - started:.1f} s")
 
-        form, form_s = await evaluate(runtime, predictors, "base-prompt-v1.0", race_ids=None,
+        form, form_s = await evaluate(runtime, handlers, "base-prompt-v1.0", race_ids=None,
                                       date_from=None, parallelism=8)  # fmt: skip
         show("form (base-prompt-v1.0)", form)
         print(f"{'':>24}  {form['races'] + form['excluded']} races in {form_s:.1f} s = "
               f"{(form['races'] + form['excluded']) / form_s:.1f} races/s")  # fmt: skip
-        market, _ = await evaluate(runtime, predictors, "market-v1.0", use_final_odds=True,
+        market, _ = await evaluate(runtime, handlers, "market-v1.0", use_final_odds=True,
                                    parallelism=8)  # fmt: skip
         show("market (final odds)", market)
 
         improve = ImproveParams(prompt_id="base-prompt-v1.0", iterations=args.iterations,
                                 sample_size=300, seed=1)  # fmt: skip
-
-        async def improver(rt: Runtime, reporter: Any, data: dict[str, Any]) -> Any:
-            return await improve_prompt(rt, reporter, ImproveParams.from_json(data))
-
+        improver = handlers[JobKind.PROMPT_IMPROVEMENT]
         improved = await run_here(runtime, JobKind.PROMPT_IMPROVEMENT, improve.to_json(), improver)
         report = improved.result or {}
         promoted = sum(1 for step in report.get("iterations", []) if step["promoted"])
@@ -125,7 +125,7 @@ async def main() -> None:
             ).all()
         for parallelism in (1, 4, 16):
             metrics, seconds = await evaluate(
-                runtime, predictors, "llm-prompt-v1.0", race_ids=list(ids), parallelism=parallelism
+                runtime, handlers, "llm-prompt-v1.0", race_ids=list(ids), parallelism=parallelism
             )
             print(
                 f"llm, 200 ms fake server, parallelism {parallelism:>2}: {len(ids)} races in "

@@ -334,6 +334,17 @@ async def job_queue(settings: Settings) -> AsyncIterator[JobQueue]:
 
 
 @pytest.fixture
+async def private_queue(settings: Settings) -> AsyncIterator[tuple[Settings, JobQueue]]:
+    """A queue no other worker of this run drains, and settings that point at it."""
+    own = settings.model_copy(
+        update={"arq_queue_name": f"{settings.redis_prefix}queue-{uuid.uuid4().hex[:6]}"}
+    )
+    queue = await JobQueue.connect(own)
+    yield own, queue
+    await queue.close()
+
+
+@pytest.fixture
 async def replay(replay_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """Admin access to the replay server; faults, holds and latency are reset afterwards."""
     async with httpx.AsyncClient(base_url=replay_url) as client:

@@ -6,8 +6,7 @@ import asyncio
 import itertools
 import signal
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,17 +35,6 @@ WorkerFactory = Callable[..., Process]
 
 def collect(day: date, meet: int, **options: Any) -> dict[str, Any]:
     return CollectParams(race_date=day, meet=meet, **options).to_json()
-
-
-@pytest.fixture
-async def private_queue(settings: Settings) -> AsyncIterator[tuple[Settings, JobQueue]]:
-    """A queue no other worker of this run drains, and settings that point at it."""
-    own = settings.model_copy(
-        update={"arq_queue_name": f"{settings.redis_prefix}queue-{uuid.uuid4().hex[:6]}"}
-    )
-    queue = await JobQueue.connect(own)
-    yield own, queue
-    await queue.close()
 
 
 @pytest.fixture

@@ -13,14 +13,15 @@ from redis.asyncio import Redis
 
 from kra_graphql.config import Settings
 from kra_graphql.health import worker_heartbeat_key
+from kra_graphql.jobs.clients import WorkerClients
+from kra_graphql.jobs.kinds import REGISTRY
 from kra_graphql.jobs.queue import RUN_JOB, JobQueue
-from kra_graphql.kra.factory import create_http_client, create_kra_client
+from kra_graphql.jobs.registry import JobRegistry
+from kra_graphql.kra.factory import create_http_client
 from kra_graphql.logging import get_logger
 from kra_graphql.metrics import observe_kra_call, serve_worker_metrics
-from kra_graphql.prediction.service import Predictors
 from kra_graphql.runtime import Runtime, require_redis_url
 from workers import tasks
-from workers.handlers import build_handlers
 
 log = get_logger(__name__)
 
@@ -39,9 +40,9 @@ async def _startup(ctx: dict[str, Any]) -> None:
     ctx["queue"] = JobQueue(
         ctx["redis"], prefix=settings.redis_prefix, queue_name=settings.arq_queue_name
     )
-    ctx["handlers"] = build_handlers(
-        create_kra_client(settings, runtime.redis, http, on_call=observe_kra_call),
-        Predictors(settings, http),
+    registry: JobRegistry = ctx["registry"]
+    ctx["handlers"] = registry.handlers(
+        WorkerClients.create(settings, runtime.redis, http, on_call=observe_kra_call)
     )
     if settings.worker_metrics_port is not None and settings.metrics_enabled:
         serve_worker_metrics(settings.worker_metrics_port)
@@ -84,9 +85,14 @@ def _cron_jobs(settings: Settings) -> list[Any]:
 
 
 def create_worker(
-    settings: Settings, *, burst: bool = False, handle_signals: bool = True
+    settings: Settings,
+    *,
+    burst: bool = False,
+    handle_signals: bool = True,
+    registry: JobRegistry = REGISTRY,
 ) -> Worker:
-    """Construct inside a running event loop: ARQ binds the loop at construction."""
+    """Construct inside a running event loop: ARQ binds the loop at construction.
+    `registry` decides which job kinds this worker runs."""
     max_tries = settings.job_max_retries + 1 + CRASH_REDELIVERIES
     return Worker(
         functions=[
@@ -98,7 +104,7 @@ def create_worker(
         queue_name=settings.arq_queue_name,
         on_startup=_startup,
         on_shutdown=_shutdown,
-        ctx={"settings": settings},
+        ctx={"settings": settings, "registry": registry},
         burst=burst,
         handle_signals=handle_signals,
         max_jobs=settings.worker_max_jobs,

@@ -12,9 +12,8 @@ import orjson
 
 from kra_graphql.collection import store
 from kra_graphql.jobs.failures import describe
-from kra_graphql.jobs.reporter import JobReporter
-from kra_graphql.jobs.runner import JobOutcome
 from kra_graphql.kra.parsing import parse_race
+from kra_graphql.progress import JobOutcome, Progress
 from kra_graphql.runtime import Runtime
 
 # Older file-based collections name files race_{meet}_{yyyymmdd}_{number}_*.json.
@@ -44,14 +43,14 @@ def _hints(path: Path) -> dict[str, Any]:
     }
 
 
-async def import_files(runtime: Runtime, reporter: JobReporter, paths: list[str]) -> JobOutcome:
+async def import_files(runtime: Runtime, progress: Progress, paths: list[str]) -> JobOutcome:
     files = expand(paths)
-    await reporter.set_total(len(files))
+    await progress.set_total(len(files))
     imported: list[str] = []
     skipped: list[str] = []
     failures: list[dict[str, Any]] = []
     for path in files:
-        await reporter.step(f"importing {path.name}")
+        await progress.step(f"importing {path.name}")
         try:
             payload = orjson.loads(await asyncio.to_thread(path.read_bytes))
             race = parse_race(payload, **_hints(path))
@@ -62,12 +61,7 @@ async def import_files(runtime: Runtime, reporter: JobReporter, paths: list[str]
                     imported.append(await store.store_race(session, race))
         except Exception as error:
             failures.append({"file": str(path), "error": describe(error)})
-        await reporter.advance()
+        await progress.advance()
     if failures and not imported:
         raise ValueError(f"no file could be imported; first error: {failures[0]['error']}")
     return JobOutcome(result={"raceIds": imported, "skipped": skipped}, failures=failures)
-
-
-async def import_job(runtime: Runtime, reporter: JobReporter, params: dict[str, Any]) -> JobOutcome:
-    """The IMPORT job: `{"paths": [...]}`; needs no KRA client."""
-    return await import_files(runtime, reporter, list(params["paths"]))

@@ -100,3 +100,17 @@ class ResultsParams:
             meet=int(data["meet"]),
             race_number=data.get("raceNumber"),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ImportParams:
+    """Files or folders of saved RaceDetailResult envelopes, as the importing process sees them."""
+
+    paths: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"paths": self.paths}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ImportParams:
+        return cls(paths=list(data["paths"]))

@@ -18,10 +18,9 @@ from kra_graphql.collection import store
 from kra_graphql.collection.params import ENTITY_KINDS, CollectParams, EnrichParams, ResultsParams
 from kra_graphql.db import utcnow
 from kra_graphql.jobs.failures import describe
-from kra_graphql.jobs.reporter import JobReporter
-from kra_graphql.jobs.runner import JobOutcome
 from kra_graphql.kra import records
 from kra_graphql.kra.client import KraClient
+from kra_graphql.progress import JobOutcome, Progress
 from kra_graphql.races.dates import format_race_date
 from kra_graphql.races.models import (
     EnrichmentStatus,
@@ -44,22 +43,22 @@ class NothingCollected(Exception):
 
 
 async def collect_races(
-    runtime: Runtime, kra: KraClient, reporter: JobReporter, params: CollectParams
+    runtime: Runtime, kra: KraClient, progress: Progress, params: CollectParams
 ) -> JobOutcome:
-    await reporter.step("discovering races")
+    await progress.step("discovering races")
     numbers = params.race_numbers or await kra.race_numbers(params.race_date, params.meet)
     day = format_race_date(params.race_date)
-    await reporter.log(f"{len(numbers)} race(s) on {day} at meet {params.meet}")
-    await reporter.set_total(len(numbers) * (2 if params.enrich else 1))
+    await progress.log(f"{len(numbers)} race(s) on {day} at meet {params.meet}")
+    await progress.set_total(len(numbers) * (2 if params.enrich else 1))
 
     collected: list[str] = []
     missing: list[int] = []
     failures: list[dict[str, Any]] = []
     errors: list[Exception] = []
     for number in numbers:
-        await reporter.step(f"collecting race {number}")
+        await progress.step(f"collecting race {number}")
         outcome = await _race_step(
-            runtime, kra, reporter, params.race_date, params.meet, number,
+            runtime, kra, progress, params.race_date, params.meet, number,
             step="collect", with_results=params.with_results, failures=failures, errors=errors,
         )  # fmt: skip
         if outcome is not None and outcome[1] is not None:
@@ -69,27 +68,27 @@ async def collect_races(
 
     result: dict[str, Any] = {"raceIds": collected, "missingRaceNumbers": missing}
     if params.enrich:
-        enriched = await _enrich(runtime, kra, reporter, collected, set(ENTITY_KINDS))
+        enriched = await _enrich(runtime, kra, progress, collected, set(ENTITY_KINDS))
         failures += enriched.failures
         result["enrichedEntities"] = enriched.result["enrichedEntities"]
         # Races that failed to collect still count as enrichment steps.
-        await reporter.advance(len(numbers) - len(collected))
+        await progress.advance(len(numbers) - len(collected))
     if errors and not collected:
         raise errors[0]
     return JobOutcome(result=result, failures=failures)
 
 
 async def enrich_races(
-    runtime: Runtime, kra: KraClient, reporter: JobReporter, params: EnrichParams
+    runtime: Runtime, kra: KraClient, progress: Progress, params: EnrichParams
 ) -> JobOutcome:
-    await reporter.set_total(len(params.race_ids))
-    return await _enrich(runtime, kra, reporter, params.race_ids, set(params.kinds))
+    await progress.set_total(len(params.race_ids))
+    return await _enrich(runtime, kra, progress, params.race_ids, set(params.kinds))
 
 
 async def collect_results(
-    runtime: Runtime, kra: KraClient, reporter: JobReporter, params: ResultsParams
+    runtime: Runtime, kra: KraClient, progress: Progress, params: ResultsParams
 ) -> JobOutcome:
-    await reporter.step("finding races")
+    await progress.step("finding races")
     if params.race_number is not None:
         numbers = [params.race_number]
     else:
@@ -100,15 +99,15 @@ async def collect_results(
                 .order_by(col(Race.race_number))
             )
             numbers = list(stored.all()) or await kra.race_numbers(params.race_date, params.meet)
-    await reporter.set_total(len(numbers))
+    await progress.set_total(len(numbers))
     resulted: list[str] = []
     pending: list[str] = []
     failures: list[dict[str, Any]] = []
     errors: list[Exception] = []
     for number in numbers:
-        await reporter.step(f"result of race {number}")
+        await progress.step(f"result of race {number}")
         outcome = await _race_step(
-            runtime, kra, reporter, params.race_date, params.meet, number,
+            runtime, kra, progress, params.race_date, params.meet, number,
             step="results", with_results=True, failures=failures, errors=errors,
         )  # fmt: skip
         if outcome is not None:
@@ -123,7 +122,7 @@ async def collect_results(
 async def _race_step(
     runtime: Runtime,
     kra: KraClient,
-    reporter: JobReporter,
+    progress: Progress,
     day: date,
     meet: int,
     number: int,
@@ -148,16 +147,16 @@ async def _race_step(
     except Exception as error:
         errors.append(error)
         failures.append({"raceId": rid, "step": step, "error": describe(error)})
-        await reporter.log(f"race {number} failed: {describe(error)}", level="WARNING")
+        await progress.log(f"race {number} failed: {describe(error)}", level="WARNING")
         return None
     finally:
-        await reporter.advance()
+        await progress.advance()
 
 
 async def _enrich(
     runtime: Runtime,
     kra: KraClient,
-    reporter: JobReporter,
+    progress: Progress,
     race_ids: Sequence[str],
     kinds: set[str],
 ) -> JobOutcome:
@@ -169,7 +168,7 @@ async def _enrich(
     limit = asyncio.Semaphore(DETAIL_CONCURRENCY)
 
     for rid in race_ids:
-        await reporter.step(f"enriching {rid}")
+        await progress.step(f"enriching {rid}")
         wanted = [
             key for key in await _stale_entities(runtime, rid, kinds, max_age) if key not in done
         ]
@@ -188,7 +187,7 @@ async def _enrich(
                 .where(col(Race.id) == rid)
                 .values(enrichment_status=status, enriched_at=utcnow(), updated_at=utcnow())
             )
-        await reporter.advance()
+        await progress.advance()
     return JobOutcome(result={"enrichedEntities": fetched}, failures=failures)
 
 

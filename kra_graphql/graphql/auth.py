@@ -20,17 +20,15 @@ from kra_graphql.access.keys import Principal, Scope
 from kra_graphql.errors import AppError, Forbidden, Unauthenticated
 from kra_graphql.graphql.context import Context
 from kra_graphql.graphql.document import Operation, operation_in
+from kra_graphql.jobs.kinds import REGISTRY
 
-_C, _P, _A = frozenset({Scope.COLLECT}), frozenset({Scope.PREDICT}), frozenset({Scope.ADMIN})
-# Every mutation, with the scopes it needs beyond holding a valid key. A mutation missing
-# here needs `admin`: a new mutation is closed until somebody decides otherwise.
+_P, _A = frozenset({Scope.PREDICT}), frozenset({Scope.ADMIN})
+# Every mutation, with the scopes it needs beyond holding a valid key: those that submit
+# a job as their kind's declaration says. A mutation missing here needs `admin`: a new
+# mutation is closed until somebody decides otherwise.
 MUTATION_SCOPES: Mapping[str, frozenset[Scope]] = {
-    "collectRaces": _C,
-    "enrichRaces": _C,
-    "collectResults": _C,
+    **REGISTRY.mutation_scopes(),
     "predictRace": _P,
-    "evaluatePrompt": _P,
-    "improvePrompt": _P,
     "createPrompt": _P,
     # Any key may cancel or retry its own jobs; the resolver checks whose job it is.
     "cancelJob": frozenset(),

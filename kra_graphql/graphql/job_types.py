@@ -1,4 +1,4 @@
-"""Jobs as GraphQL sees them, built from a row or from an event (no database read)."""
+"""Jobs as GraphQL sees them, built from a snapshot: of a row, or the one an event carries."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from kra_graphql.graphql.fastpath.executor import SharedAnswers
 from kra_graphql.graphql.types import Info, Node
 from kra_graphql.jobs import models
 from kra_graphql.jobs.events import JobEvent as JobEventData
-from kra_graphql.jobs.events import JobEventType, estimate_completion
+from kra_graphql.jobs.events import JobEventType, JobSnapshot
 from kra_graphql.jobs.models import JobKind, JobStatus
 
 MAX_LOG_LINES = 500
@@ -78,48 +78,29 @@ class Job(Node):
 
     @classmethod
     def from_model(cls, row: models.Job) -> Job:
-        return cls(
-            id=strawberry.ID(row.id),
-            kind=models.JobKind(row.kind),
-            status=models.JobStatus(row.status),
-            progress=row.progress,
-            total_steps=row.total_steps,
-            completed_steps=row.completed_steps,
-            current_step=row.current_step,
-            estimated_completion=estimate_completion(row),
-            parameters=row.parameters,
-            result=row.result,
-            error=row.error,
-            retry_count=row.retry_count,
-            requested_by=row.requested_by,
-            created_at=row.created_at,
-            started_at=row.started_at,
-            finished_at=row.finished_at,
-            updated_at=row.updated_at,
-            parent_id=row.parent_id,
-        )
+        return cls.from_snapshot(JobSnapshot.of(row))
 
     @classmethod
-    def from_event(cls, event: JobEventData) -> Job:
+    def from_snapshot(cls, state: JobSnapshot) -> Job:
         return cls(
-            id=strawberry.ID(event.job_id),
-            kind=models.JobKind(event.kind),
-            status=models.JobStatus(event.status),
-            progress=event.progress,
-            total_steps=event.total_steps,
-            completed_steps=event.completed_steps,
-            current_step=event.current_step,
-            estimated_completion=event.estimated_completion,
-            parameters=event.parameters,
-            result=event.result,
-            error=event.error,
-            retry_count=event.retry_count,
-            requested_by=event.requested_by,
-            created_at=event.created_at,
-            started_at=event.started_at,
-            finished_at=event.finished_at,
-            updated_at=event.at,
-            parent_id=event.parent_id,
+            id=strawberry.ID(state.job_id),
+            kind=models.JobKind(state.kind),
+            status=models.JobStatus(state.status),
+            progress=state.progress,
+            total_steps=state.total_steps,
+            completed_steps=state.completed_steps,
+            current_step=state.current_step,
+            estimated_completion=state.estimated_completion,
+            parameters=state.parameters,
+            result=state.result,
+            error=state.error,
+            retry_count=state.retry_count,
+            requested_by=state.requested_by,
+            created_at=state.created_at,
+            started_at=state.started_at,
+            finished_at=state.finished_at,
+            updated_at=state.at,
+            parent_id=state.parent_id,
         )
 
 
@@ -139,7 +120,7 @@ class JobEvent:
             type=event.type,
             message=event.message,
             at=event.at,
-            job=Job.from_event(event),
+            job=Job.from_snapshot(event),
             shared_answers=shared,
         )
 

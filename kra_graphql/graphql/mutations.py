@@ -23,6 +23,7 @@ from kra_graphql.graphql.job_types import Job
 from kra_graphql.graphql.types import Info, Prediction, Prompt
 from kra_graphql.jobs import service
 from kra_graphql.jobs.models import JobKind
+from kra_graphql.jobs.registry import JobParams
 from kra_graphql.prediction import service as prediction_service
 from kra_graphql.prediction.improvement import check_improvable
 from kra_graphql.prediction.prompts import create_prompt
@@ -34,29 +35,17 @@ from kra_graphql.races.queries import existing_race_ids
 class Mutation:
     @strawberry.mutation(description="Collect a race day (cards, details, results) as a job.")
     async def collect_races(self, info: Info, input: CollectRacesInput) -> Job:
-        params = input.to_params()
-        ctx = info.context
-        row = await ctx.jobs.submit(
-            JobKind.COLLECTION, params.to_json(), requested_by=ctx.submitter
-        )
-        return Job.from_model(row)
+        return await _submit(info, JobKind.COLLECTION, input.to_params())
 
     @strawberry.mutation(description="Fetch horse, jockey and trainer details of these races.")
     async def enrich_races(self, info: Info, input: EnrichRacesInput) -> Job:
         params = input.to_params()
-        ctx = info.context
         await _require_races(info, params.race_ids)
-        row = await ctx.jobs.submit(
-            JobKind.ENRICHMENT, params.to_json(), requested_by=ctx.submitter
-        )
-        return Job.from_model(row)
+        return await _submit(info, JobKind.ENRICHMENT, params)
 
     @strawberry.mutation(description="Collect the results of a race day (or one race) as a job.")
     async def collect_results(self, info: Info, input: CollectResultsInput) -> Job:
-        params = input.to_params()
-        ctx = info.context
-        row = await ctx.jobs.submit(JobKind.RESULTS, params.to_json(), requested_by=ctx.submitter)
-        return Job.from_model(row)
+        return await _submit(info, JobKind.RESULTS, input.to_params())
 
     @strawberry.mutation(description="Queued jobs end at once; running ones at their next step.")
     async def cancel_job(self, info: Info, id: strawberry.ID) -> Job:
@@ -94,10 +83,7 @@ class Mutation:
             await prediction_service.get_prompt(ctx.runtime, params.prompt_id)
         if params.race_ids:
             await _require_races(info, params.race_ids)
-        row = await ctx.jobs.submit(
-            JobKind.EVALUATION, params.to_json(), requested_by=ctx.submitter
-        )
-        return Job.from_model(row)
+        return await _submit(info, JobKind.EVALUATION, params)
 
     @strawberry.mutation(
         description="Improve a FORM or LLM prompt, as a job; every candidate is kept."
@@ -107,10 +93,7 @@ class Mutation:
         ctx = info.context
         with input_fields():
             check_improvable(await prediction_service.get_prompt(ctx.runtime, params.prompt_id))
-        row = await ctx.jobs.submit(
-            JobKind.PROMPT_IMPROVEMENT, params.to_json(), requested_by=ctx.submitter
-        )
-        return Job.from_model(row)
+        return await _submit(info, JobKind.PROMPT_IMPROVEMENT, params)
 
     @strawberry.mutation(description="Add a prompt version.")
     async def create_prompt(self, info: Info, input: CreatePromptInput) -> Prompt:
@@ -125,6 +108,13 @@ class Mutation:
         resolver=access_types.revoke_api_key,
         description="Revoke an API key (admin); it stops working within seconds.",
     )
+
+
+async def _submit(info: Info, kind: JobKind, params: JobParams) -> Job:
+    """Queue the job; the scope its mutation needs is in the kind's declaration."""
+    ctx = info.context
+    row = await ctx.jobs.submit(kind, params.to_json(), requested_by=ctx.submitter)
+    return Job.from_model(row)
 
 
 async def _require_races(info: Info, race_ids: list[str]) -> None:

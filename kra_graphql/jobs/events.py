@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from redis.asyncio import Redis
@@ -23,17 +23,16 @@ class JobEventType(StrEnum):
 
 _TIMES = ("at", "estimated_completion", "created_at", "started_at", "finished_at")
 
+S = TypeVar("S", bound="JobSnapshot")
+
 
 @dataclass(frozen=True, slots=True)
-class JobEvent:
-    """A job's whole state right after one change (so subscribers need no database read);
-    `sequence` grows by one per change of that job."""
+class JobSnapshot:
+    """A job's whole state as readers outside the worker see it, taken from its row in
+    one place: events carry it, and the GraphQL `Job` is built from it."""
 
     job_id: str
-    sequence: int
-    type: JobEventType
-    message: str | None
-    at: datetime
+    at: datetime  # the row's updated_at: when the job came to this state
     kind: str
     status: str
     progress: int
@@ -52,30 +51,8 @@ class JobEvent:
     parent_id: str | None
 
     @classmethod
-    def of(cls, job: Job, type_: JobEventType, message: str | None = None) -> JobEvent:
-        return cls(
-            job_id=job.id,
-            sequence=job.event_sequence,
-            type=type_,
-            message=message,
-            at=job.updated_at,
-            kind=job.kind,
-            status=job.status,
-            progress=job.progress,
-            total_steps=job.total_steps,
-            completed_steps=job.completed_steps,
-            current_step=job.current_step,
-            estimated_completion=estimate_completion(job),
-            created_at=job.created_at,
-            started_at=job.started_at,
-            finished_at=job.finished_at,
-            parameters=job.parameters,
-            result=job.result,
-            error=job.error,
-            retry_count=job.retry_count,
-            requested_by=job.requested_by,
-            parent_id=job.parent_id,
-        )
+    def of(cls, job: Job) -> JobSnapshot:
+        return _from_row(JobSnapshot, job)
 
     @property
     def is_terminal(self) -> bool:
@@ -85,6 +62,50 @@ class JobEvent:
     def reached_total(self) -> bool:
         """Every step is done: the progress a bar ends on."""
         return self.total_steps is not None and self.completed_steps >= self.total_steps
+
+
+def _from_row(cls: type[S], job: Job, **more: Any) -> S:
+    """The one mapping of a job row; an event adds its own fields as `more`."""
+    return cls(
+        job_id=job.id,
+        at=job.updated_at,
+        kind=job.kind,
+        status=job.status,
+        progress=job.progress,
+        total_steps=job.total_steps,
+        completed_steps=job.completed_steps,
+        current_step=job.current_step,
+        estimated_completion=estimate_completion(job),
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        parameters=job.parameters,
+        result=job.result,
+        error=job.error,
+        retry_count=job.retry_count,
+        requested_by=job.requested_by,
+        parent_id=job.parent_id,
+        **more,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class JobEvent(JobSnapshot):
+    """A job's state right after one change (so subscribers need no database read);
+    `sequence` grows by one per change of that job."""
+
+    sequence: int
+    type: JobEventType
+    message: str | None
+
+    @classmethod
+    def of(
+        cls,
+        job: Job,
+        type_: JobEventType = JobEventType.SNAPSHOT,
+        message: str | None = None,
+    ) -> JobEvent:
+        return _from_row(JobEvent, job, sequence=job.event_sequence, type=type_, message=message)
 
     def encode(self) -> bytes:
         return orjson.dumps(asdict(self))

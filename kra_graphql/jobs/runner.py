@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from arq import Retry
@@ -19,19 +18,13 @@ from kra_graphql.jobs.reporter import JobCancelled, JobReporter, write_job
 from kra_graphql.kra.errors import KraError
 from kra_graphql.logging import get_logger
 from kra_graphql.metrics import observe_job
+from kra_graphql.progress import JobOutcome, Progress
 from kra_graphql.runtime import Runtime
 
 log = get_logger(__name__)
 
 
-@dataclass(slots=True)
-class JobOutcome:
-    result: dict[str, Any] = field(default_factory=dict)
-    # Items that failed while the rest succeeded: the job ends PARTIAL and lists them.
-    failures: list[dict[str, Any]] = field(default_factory=list)
-
-
-JobHandler = Callable[[Runtime, JobReporter, dict[str, Any]], Awaitable[JobOutcome]]
+JobHandler = Callable[[Runtime, Progress, dict[str, Any]], Awaitable[JobOutcome]]
 
 
 async def run_job(

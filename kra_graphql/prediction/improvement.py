@@ -22,8 +22,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from kra_graphql.errors import BadUserInput
-from kra_graphql.jobs.reporter import JobReporter
-from kra_graphql.jobs.runner import JobOutcome
 from kra_graphql.prediction.card import RaceCard, build_card
 from kra_graphql.prediction.metrics import Picks, RaceResult, correct_count
 from kra_graphql.prediction.models import PredictorKind, Prompt
@@ -45,6 +43,7 @@ from kra_graphql.prediction.tuners import (
     Tuner,
     tunable,
 )
+from kra_graphql.progress import JobOutcome, Progress
 from kra_graphql.races.dates import parse_race_date
 from kra_graphql.runtime import Runtime
 
@@ -245,7 +244,7 @@ def _resumed(stored: Prompt) -> Outcome:
 
 async def improve_prompt(
     runtime: Runtime,
-    reporter: JobReporter,
+    progress: Progress,
     params: ImproveParams,
     *,
     predictors: Predictors | None = None,
@@ -262,7 +261,7 @@ async def improve_prompt(
         runtime,
         EvaluationParams(prompt_id=base.id, date_from=params.date_from, date_to=params.date_to),
     )
-    await reporter.set_total(params.iterations + 1, step="reading race cards")
+    await progress.set_total(params.iterations + 1, step="reading race cards")
     async with runtime.sessions() as session:
         results = await load_results(session, race_ids)
         scorable = [race_id for race_id in race_ids if results[race_id].top3 is not None]
@@ -275,30 +274,30 @@ async def improve_prompt(
     early, late = scorable[:cut], scorable[cut:]
     if len(early) < 10 or len(late) < 5:
         raise BadUserInput("too few races with results to split", field="promptId")
-    await reporter.log(f"{len(early)} earlier races tune, {len(late)} later races decide")
-    await reporter.advance()
+    await progress.log(f"{len(early)} earlier races tune, {len(late)} later races decide")
+    await progress.advance()
 
     tuner: Tuner = (
         LlmTuner(llm, cards, results, parallelism=params.parallelism,
-                 check_cancelled=reporter.check_cancelled)
+                 check_cancelled=progress.check_cancelled)
         if llm is not None
         else FormTuner(cards)
     )  # fmt: skip
     search = _Search(
-        runtime, reporter.job_id, base, tuner, results, late, await _next_patch(runtime, base)
+        runtime, progress.job_id, base, tuner, results, late, await _next_patch(runtime, base)
     )
     # A re-run of the job picks up the candidates it stored before instead of adding more;
     # a stored later iteration proves that an earlier one without a candidate had finished.
-    done = await _stored_iterations(runtime, base, reporter.job_id)
+    done = await _stored_iterations(runtime, base, progress.job_id)
     finished = max(done, default=0)
     rng = random.Random(params.seed)  # noqa: S311 - a reproducible search, not secrets
-    await reporter.step("scoring the starting prompt on the later races")
+    await progress.step("scoring the starting prompt on the later races")
     champion = base
     champion_late = start_late = await search.score(base.text, base.parameters, late)
     history: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []
     for iteration in range(1, params.iterations + 1):
-        await reporter.step(f"iteration {iteration}")
+        await progress.step(f"iteration {iteration}")
         sample = rng.sample(early, min(params.sample_size, len(early)))
         proposal = tuner.propose(champion, rng)
         if iteration in done:
@@ -311,17 +310,17 @@ async def improve_prompt(
         if outcome.failed:
             failures.append({"iteration": iteration, "error": outcome.reason})
         if outcome.prompt is None or outcome.later is None:
-            await reporter.log(f"iteration {iteration}: no candidate: {outcome.reason}",
+            await progress.log(f"iteration {iteration}: no candidate: {outcome.reason}",
                                level="WARNING")  # fmt: skip
         else:
-            await reporter.log(
+            await progress.log(
                 f"iteration {iteration}: {outcome.prompt.id} later avg correct "
                 f"{outcome.later.average_correct:.3f} vs {champion_late.average_correct:.3f}: "
                 + ("promoted" if outcome.promoted else outcome.reason)
             )
             if outcome.promoted:
                 champion, champion_late = outcome.prompt, outcome.later
-        await reporter.advance()
+        await progress.advance()
     return JobOutcome(
         result={
             "championId": champion.id,

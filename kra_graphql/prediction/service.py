@@ -16,8 +16,6 @@ from sqlmodel import col
 from kra_graphql.config import Settings
 from kra_graphql.db import table_of, upsert, utcnow
 from kra_graphql.errors import BadUserInput, NotFound
-from kra_graphql.jobs.reporter import JobReporter
-from kra_graphql.jobs.runner import JobOutcome
 from kra_graphql.prediction.card import build_card
 from kra_graphql.prediction.metrics import ScoredPrediction, evaluate
 from kra_graphql.prediction.models import Evaluation, Prediction, PredictorKind, Prompt
@@ -29,6 +27,7 @@ from kra_graphql.prediction.predictors import (
     Predictor,
 )
 from kra_graphql.prediction.results import load_results
+from kra_graphql.progress import JobOutcome, Progress
 from kra_graphql.races.dates import parse_race_date
 from kra_graphql.races.models import Race, ResultStatus
 from kra_graphql.runtime import Runtime
@@ -222,15 +221,15 @@ async def races_with_results(runtime: Runtime, params: EvaluationParams) -> list
 async def evaluate_prompt(
     runtime: Runtime,
     predictors: Predictors,
-    reporter: JobReporter,
+    progress: Progress,
     params: EvaluationParams,
 ) -> JobOutcome:
     """Predict every race with a known result, store each prediction, then score them all."""
     prompt = await get_prompt(runtime, params.prompt_id)
     predictor = predictors.for_prompt(prompt)
     race_ids = await races_with_results(runtime, params)
-    await reporter.set_total(len(race_ids), step="predicting")
-    evaluation_id = await _evaluation_row(runtime, reporter.job_id, prompt, params)
+    await progress.set_total(len(race_ids), step="predicting")
+    evaluation_id = await _evaluation_row(runtime, progress.job_id, prompt, params)
     run_key = f"evaluation:{evaluation_id}"
     async with runtime.sessions() as session:
         results = await load_results(session, race_ids)
@@ -241,14 +240,14 @@ async def evaluate_prompt(
 
     async def one(race_id: str) -> None:
         async with limit:
-            await reporter.check_cancelled()
+            await progress.check_cancelled()
             try:
                 answer, elapsed = await _answer(
                     runtime, predictor, prompt, race_id, params.use_final_odds
                 )
             except BadUserInput as error:  # e.g. fewer than three starters, no odds
                 failures.append({"raceId": race_id, "error": error.message})
-                await reporter.advance()
+                await progress.advance()
                 return
             deferred = answer.confidence < params.confidence_threshold
             result = results[race_id]
@@ -262,7 +261,7 @@ async def evaluate_prompt(
                 await upsert(session, table_of(Prediction), [row], conflict=PREDICTION_CONFLICT)
             scored = ScoredPrediction(answer.picks, answer.confidence, deferred, answer.valid)
             pairs.append((scored, result))
-            await reporter.advance()
+            await progress.advance()
 
     await asyncio.gather(*(one(race_id) for race_id in race_ids))
     report = evaluate(pairs)
@@ -276,7 +275,7 @@ async def evaluate_prompt(
         evaluation.average_correct = overall.average_correct
         evaluation.win_hit_rate = overall.win_hit_rate
         evaluation.metrics = report.as_json()
-    await reporter.log(
+    await progress.log(
         f"{overall.races} races scored ({overall.excluded} without a top three): "
         f"success {overall.success_rate:.3f}, average correct {overall.average_correct:.3f}, "
         f"win hit {overall.win_hit_rate:.3f}"
