@@ -1,7 +1,7 @@
 """The GraphQL API against hand-written baselines, measured side by side in one run.
 
     python bench/graphql.py [--duration 8] [--only q1,trivial,mutation,fanout] [--ws-clients 1]
-                            [--pieces]
+                            [--pieces] [--rounds 1]
 
 Needs wrk (`apt-get update && apt-get install -y wrk`), PostgreSQL and Redis on loopback
 (TEST_POSTGRES_URL, TEST_REDIS_URL as for the tests). The run creates its own database
@@ -155,6 +155,10 @@ class Stack:
     # Cold twins of the API run differently: stock Strawberry, and (with --pieces) the
     # fast path with one piece left off each.
     variants: list[Target] = field(default_factory=list)
+    # Each measurement is split into this many rounds, taken in turn across the targets,
+    # and the round of median CPU per request is reported: drift then weighs on every
+    # target alike.
+    rounds: int = 1
 
     def spawn(self, label: str, args: Sequence[str], env: dict[str, str], core: str) -> Child:
         child = Child(label, args, env, core)
@@ -406,7 +410,7 @@ async def compare(
     for target in [*targets, base]:
         await run_wrk(target.url, body, connections=50, seconds=WARM_UP_S, server_pid=target.pid)
 
-    async def measure(target: Target, connections: int) -> Load:
+    async def measure(target: Target, connections: int, seconds: float) -> Load:
         return await run_wrk(
             target.url,
             body,
@@ -419,10 +423,18 @@ async def compare(
 
     rows = []
     for connections in CONNECTIONS:
-        ours = [await measure(target, connections) for target in targets]
-        baseline = await measure(base, connections)
-        rows += [Row(t.label, connections, o, baseline) for t, o in zip(targets, ours, strict=True)]
+        taken: dict[str, list[Load]] = {target.label: [] for target in [*targets, base]}
+        for _ in range(stack.rounds):
+            for target in [*targets, base]:
+                load = await measure(target, connections, seconds / stack.rounds)
+                taken[target.label].append(load)
+        baseline = median_load(taken[base.label])
+        rows += [Row(t.label, connections, median_load(taken[t.label]), baseline) for t in targets]
     return rows
+
+
+def median_load(loads: Sequence[Load]) -> Load:
+    return sorted(loads, key=lambda load: load.server_us_per_request)[len(loads) // 2]
 
 
 async def scenario_q1(stack: Stack, seconds: float) -> list[Row]:
@@ -475,19 +487,26 @@ async def scenario_mutation(stack: Stack) -> tuple[list[Row], str]:
                 neighbours=neighbours,
             )
 
-        await measure(url, stack.api_pid, 1)
-        await measure(base_url, stack.baseline_pid, 1)
+        targets = [
+            Target("collectRaces", url, stack.api_pid),
+            Target("baseline", base_url, stack.baseline_pid),
+            *(Target(f"collectRaces {v.label}", f"{v.url}/graphql", v.pid) for v in stack.variants),
+        ]
+        for target in targets:
+            await measure(target.url, target.pid, 1)
+        taken: dict[str, list[Load]] = {target.label: [] for target in targets}
         before = await count_jobs(stack)
-        load = await measure(url, stack.api_pid, MUTATION_S)
+        for _ in range(stack.rounds):
+            for target in targets:
+                load = await measure(target.url, target.pid, MUTATION_S / stack.rounds)
+                taken[target.label].append(load)
         created = await count_jobs(stack) - before
-        base = await measure(base_url, stack.baseline_pid, MUTATION_S)
-        others = []
-        for variant in stack.variants:
-            await measure(f"{variant.url}/graphql", variant.pid, 1)
-            variant_load = await measure(f"{variant.url}/graphql", variant.pid, MUTATION_S)
-            others.append(
-                Row(f"collectRaces {variant.label}", MUTATION_CONNECTIONS, variant_load, base)
-            )
+        requests = sum(load.requests for loads in taken.values() for load in loads)
+        load, base = median_load(taken["collectRaces"]), median_load(taken["baseline"])
+        others = [
+            Row(target.label, MUTATION_CONNECTIONS, median_load(taken[target.label]), base)
+            for target in targets[2:]
+        ]
     finally:
         # A worker's recovery sweep would take over the fan-out scenario's job row.
         stack.stop(worker)
@@ -496,7 +515,7 @@ async def scenario_mutation(stack: Stack) -> tuple[list[Row], str]:
     note = (
         f"collectRaces: p95 {load.p95_ms:.2f} ms against a target of "
         f"{MUTATION_P95_TARGET_MS} ms: {verdict} (the hand-written endpoint: p95 "
-        f"{base.p95_ms:.2f} ms); {created} job rows for {load.requests} requests"
+        f"{base.p95_ms:.2f} ms); {created} job rows for {requests} requests"
     )
     return [Row("collectRaces", MUTATION_CONNECTIONS, load, base), *others], note
 
@@ -700,6 +719,14 @@ class Fanout:
         return "the clients may be the limit: figures are an upper bound"
 
 
+def first_error_logged(stack: Stack, pid: int) -> str:
+    for child in stack.children:
+        if child.pid == pid:
+            lines = child.output().splitlines()
+            return next((line for line in lines if "unexpected_error" in line), "none")
+    return "no such process"
+
+
 def percentile(sorted_values: Sequence[float], p: float) -> float:
     index = max(0, min(len(sorted_values) - 1, round(p / 100 * len(sorted_values)) - 1))
     return sorted_values[index]
@@ -734,6 +761,7 @@ async def scenario_fanout(stack: Stack, processes: int, api: Target) -> tuple[Fa
             fanout.label = api.label
             if ready["failed"]:
                 say(f"jobProgress: {ready['failed']} subscriptions failed: {ready['first_error']}")
+                say(f"the server's first unexpected error: {first_error_logged(stack, api.pid)}")
             say("jobProgress: publishing")
             async with CpuSampler(api.pid) as api_cpu:
                 started = time.monotonic()
@@ -878,13 +906,13 @@ async def run_scenario(
             report.fanout += fanout.report() if fanout else [note]
 
 
-async def main(only: set[str], seconds: float, ws_clients: int, pieces: bool) -> int:
+async def main(only: set[str], seconds: float, ws_clients: int, pieces: bool, rounds: int) -> int:
     require_wrk()
     pin_self_to_load_core()
     task = asyncio.current_task()
     assert task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    stack = Stack()
+    stack = Stack(rounds=rounds)
     try:
         report = await run(stack, only, seconds, ws_clients, pieces)
     except NotIdentical as error:
@@ -911,6 +939,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="also run the API with each fast-path piece left off, one at a time",
     )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="rounds per measurement, taken in turn"
+    )
     args = parser.parse_args(argv)
     args.only = {name.strip() for name in args.only.split(",") if name.strip()}
     unknown = args.only - set(SCENARIOS)
@@ -924,7 +955,13 @@ if __name__ == "__main__":
     try:
         sys.exit(
             asyncio.run(
-                main(arguments.only, arguments.duration, arguments.ws_clients, arguments.pieces)
+                main(
+                    arguments.only,
+                    arguments.duration,
+                    arguments.ws_clients,
+                    arguments.pieces,
+                    arguments.rounds,
+                )
             )
         )
     except (KeyboardInterrupt, asyncio.CancelledError):

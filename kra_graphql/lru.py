@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import operator
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
 from typing import Generic, TypeVar, overload
 
 K = TypeVar("K")
@@ -30,6 +30,9 @@ class LRU(Generic[K, V]):
         except KeyError:
             return default
         return self._entries[key]
+
+    def items(self) -> Iterator[tuple[K, V]]:
+        return iter(self._entries.items())
 
     def put(self, key: K, value: V) -> None:
         self._entries[key] = value
@@ -62,6 +65,9 @@ class IdentityLRU(Generic[K, V]):
         if isinstance(held, tuple) and isinstance(key, tuple):  # equal slots: equal lengths
             return value if all(map(operator.is_, held, key)) else default
         return value if held is key else default
+
+    def items(self) -> Iterator[tuple[K, V]]:
+        return (entry for _, entry in self._lru.items())
 
     def put(self, key: K, value: V) -> None:
         self._lru.put(_slot(key), (key, value))

@@ -18,6 +18,7 @@ from kra_graphql.graphql.context import Context
 from kra_graphql.graphql.fastpath import OFF, ON, executor
 from kra_graphql.graphql.fastpath.executor import FastLeafExecutor
 from kra_graphql.graphql.schema import Schema, schema_for
+from kra_graphql.lru import IdentityLRU
 from kra_graphql.runtime import Runtime
 from tests.factories import Seeded, remove, seed_races, unused_day
 from tests.support import runtime_only_services
@@ -255,19 +256,23 @@ async def test_a_null_in_a_non_null_leaf_of_a_planned_entry_is_the_stock_error(
 
 
 def _plans_for(type_name: str) -> list[object]:
-    return [plan for (type_, _), (_, plan) in executor._plans.items() if str(type_) == type_name]
+    return [plan for (type_, *_), plan in executor._plans.items() if str(type_) == type_name]
+
+
+def _forget_plans(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(executor, "_plans", IdentityLRU(executor.PLAN_CACHE_SIZE))
 
 
 async def test_plain_selections_are_planned_and_others_are_not(
-    runtime: Runtime, seeded: Seeded
+    runtime: Runtime, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    executor._plans.clear()
+    _forget_plans(monkeypatch)
     await _answer(
         runtime, "{ races(first: 2) { edges { node { entries { gateNumber horse { name } } } } } }"
     )
     assert [plan is not None for plan in _plans_for("[Entry!]!")] == [True]
     # Career has a resolver; a directive may depend on the variables: neither is planned.
-    executor._plans.clear()
+    _forget_plans(monkeypatch)
     await _answer(
         runtime,
         "{ races(first: 2) { edges { node { entries { horse { career { winRate } } } } } } }",

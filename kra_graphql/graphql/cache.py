@@ -12,7 +12,6 @@ its rate budget before this cache is asked at all.
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 import orjson
@@ -23,6 +22,7 @@ from starlette.types import Message, Receive, Scope, Send
 from kra_graphql.graphql.document import Operation
 from kra_graphql.graphql.request import OperationRequest
 from kra_graphql.logging import get_logger
+from kra_graphql.lru import LRU
 from kra_graphql.runtime import Runtime
 
 log = get_logger(__name__)
@@ -52,8 +52,7 @@ def cacheable(operation: Operation | None) -> bool:
 class ResponseCache:
     def __init__(self, runtime: Runtime, *, max_entries: int = MAX_ENTRIES) -> None:
         self.runtime = runtime
-        self._max_entries = max_entries
-        self._answers: OrderedDict[bytes, tuple[int, bytes]] = OrderedDict()
+        self._answers: LRU[bytes, tuple[int, bytes]] = LRU(max_entries)
         self.hits = 0
         self.misses = 0
 
@@ -78,17 +77,12 @@ class ResponseCache:
         if found is None or found[0] != version:
             self.misses += 1
             return None
-        self._answers.move_to_end(key)
         self.hits += 1
         return found[1]
 
     def put(self, key: bytes, version: int, body: bytes) -> None:
-        if len(body) > MAX_BODY:
-            return
-        self._answers[key] = (version, body)
-        self._answers.move_to_end(key)
-        while len(self._answers) > self._max_entries:
-            self._answers.popitem(last=False)
+        if len(body) <= MAX_BODY:
+            self._answers.put(key, (version, body))
 
 
 class CachedView:

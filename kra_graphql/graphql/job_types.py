@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +15,7 @@ from kra_graphql.jobs import models
 from kra_graphql.jobs.events import JobEvent as JobEventData
 from kra_graphql.jobs.events import JobEventType, JobSnapshot
 from kra_graphql.jobs.models import JobKind, JobStatus
+from kra_graphql.lru import IdentityLRU
 
 MAX_LOG_LINES = 500
 
@@ -128,18 +128,14 @@ class JobEvent:
     def broadcast(cls, event: JobEventData) -> JobEvent:
         """One object for every subscriber of a hub event, so that the process answers each
         subscription document once per event and encodes that answer once."""
-        hit = _broadcast.get(id(event))
-        if hit is not None and hit[0] is event:
-            return hit[1]
-        view = cls.from_data(event, SharedAnswers())
-        # Holding the event keeps its id from being reused while the entry exists.
-        _broadcast[id(event)] = (event, view)
-        if len(_broadcast) > BROADCAST_EVENTS:
-            _broadcast.popitem(last=False)
+        view = _broadcast.get(event)
+        if view is None:
+            view = cls.from_data(event, SharedAnswers())
+            _broadcast.put(event, view)
         return view
 
 
 # The events most recently fanned out; a subscriber that falls further behind than this
 # computes its own answer, which is only slower.
 BROADCAST_EVENTS = 256
-_broadcast: OrderedDict[int, tuple[JobEventData, JobEvent]] = OrderedDict()
+_broadcast: IdentityLRU[JobEventData, JobEvent] = IdentityLRU(BROADCAST_EVENTS)

@@ -44,6 +44,7 @@ from strawberry.types.graphql import OperationType
 from kra_graphql.config import Settings
 from kra_graphql.errors import BadUserInput, ErrorCode
 from kra_graphql.graphql.context import Context
+from kra_graphql.lru import LRU
 
 _DEFAULTS = Settings.model_fields
 # graphql-core's own words for a document over the token limit.
@@ -236,7 +237,8 @@ MAX_INPUT_CHARS = 20_000
 _CONTROL = "must not contain control characters"
 _TOO_LONG = f"at most {MAX_INPUT_CHARS} characters"
 Problem = tuple[str, str]
-_literal_problems: dict[str, Problem | None] = {}
+_literal_problems: LRU[str, Problem | None] = LRU(1024)
+_UNKNOWN: Any = object()
 
 
 def _text_problem(text: str, field: str) -> Problem | None:
@@ -267,18 +269,13 @@ def _value_problem(value: object, field: str) -> Problem | None:
 
 def _literal_problem(query: str, document: DocumentNode) -> Problem | None:
     """The first unacceptable string literal in the document; remembered per document."""
-    if query in _literal_problems:
-        return _literal_problems[query]
-    found = next(
-        (p for field, text in _literals(document) if (p := _text_problem(text, field))), None
-    )
-    if len(_literal_problems) >= MAX_REMEMBERED:
-        _literal_problems.clear()
-    _literal_problems[query] = found
-    return found
-
-
-MAX_REMEMBERED = 1024
+    found = _literal_problems.get(query, _UNKNOWN)
+    if found is _UNKNOWN:
+        found = next(
+            (p for field, text in _literals(document) if (p := _text_problem(text, field))), None
+        )
+        _literal_problems.put(query, found)
+    return cast(Problem | None, found)
 
 
 def _literals(document: DocumentNode) -> Iterator[tuple[str, str]]:

@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import operator
 import weakref
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NamedTuple, cast
 
@@ -52,6 +50,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from kra_graphql.graphql.fastpath import FastPath
 from kra_graphql.graphql.fastpath.plans import Fallback, Plan, compile_plan, plain_attribute
+from kra_graphql.lru import IdentityLRU
 
 
 class _Plain(NamedTuple):
@@ -93,32 +92,29 @@ def plain_fields_of(parent_type: GraphQLObjectType) -> dict[str, _Plain]:
     return plain
 
 
-_MISSING = object()
+_MISSING: Any = object()
 
 # Plans by return type and the field nodes they complete, across requests: the parser
 # cache hands out the same document, and so the same nodes, for the same query text. The
 # nodes are kept with their plan so that their ids stay unique while the entry exists.
 PLAN_CACHE_SIZE = 2048
-_plans: dict[tuple[GraphQLOutputType, tuple[int, ...]], tuple[tuple[object, ...], Plan | None]] = {}
+_plans: IdentityLRU[tuple[object, ...], Plan | None] = IdentityLRU(PLAN_CACHE_SIZE)
 
 
 def _plan_for(
     executor: FastLeafExecutor, type_: GraphQLOutputType, details: FieldDetailsList
 ) -> Plan | None:
-    nodes = tuple(field.node for field in details)
-    key = (type_, tuple(map(id, nodes)))
-    known = _plans.get(key)
-    if known is not None and all(map(operator.is_, known[0], nodes)):
-        return known[1]
+    key = (type_, *(field.node for field in details))
+    known = _plans.get(key, _MISSING)
+    if known is not _MISSING:
+        return cast(Plan | None, known)
     plan = compile_plan(
         type_,
         details,
         executor.fragments,
         lambda object_type, sub: executor.collect_subfields(object_type, sub).grouped_field_set,
     )
-    if len(_plans) >= PLAN_CACHE_SIZE:
-        _plans.clear()
-    _plans[key] = (nodes, plan)
+    _plans.put(key, plan)
     return plan
 
 
@@ -165,24 +161,23 @@ class SharedAnswers:
         if not result.errors:  # an error may depend on the caller: never share one
             self._by_document[(id(operation), variables)] = (operation, result)
             if result.data is not None:
-                _shared_data[id(result.data)] = (result.data, None)
-                if len(_shared_data) > SHARED_DATA:
-                    _shared_data.popitem(last=False)
+                _shared_data.put(result.data, None)
 
 
 # Answers shared by many subscribers, with their JSON once it has been encoded.
 SHARED_DATA = 256
-_shared_data: OrderedDict[int, tuple[object, bytes | None]] = OrderedDict()
+_shared_data: IdentityLRU[object, bytes | None] = IdentityLRU(SHARED_DATA)
 
 
 def shared_json(data: object, encode: Callable[[object], bytes]) -> bytes | None:
     """The encoded form of a shared answer, encoded on first use; None for any other data."""
-    entry = _shared_data.get(id(data))
-    if entry is None or entry[0] is not data:
+    encoded = _shared_data.get(data, _MISSING)
+    if encoded is _MISSING:
         return None
-    if entry[1] is None:
-        entry = _shared_data[id(data)] = (data, encode(data))
-    return entry[1]
+    if encoded is None:
+        encoded = encode(data)
+        _shared_data.put(data, encoded)
+    return cast(bytes, encoded)
 
 
 class _Answered:

@@ -22,6 +22,8 @@ from sqlalchemy import Dialect, Select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from kra_graphql.lru import IdentityLRU
+
 Processor = Callable[[Any], Any]
 COMPILED_CACHE_SIZE = 256
 
@@ -32,7 +34,7 @@ class _Compiled:
     __slots__ = ("compiled", "processors", "statement")
 
     def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
-        self.statement = statement  # kept so that its id stays unique while cached
+        self.statement = statement
         compiled = statement.compile(dialect=dialect)
         assert isinstance(compiled, SQLCompiler)
         self.compiled = compiled
@@ -51,16 +53,14 @@ class _Compiled:
         return processors
 
 
-_compiled: dict[tuple[int, str], _Compiled] = {}
+_compiled: IdentityLRU[tuple[Select[Any], Dialect], _Compiled] = IdentityLRU(COMPILED_CACHE_SIZE)
 
 
 def _compile(statement: Select[Any], dialect: Dialect) -> _Compiled:
-    key = (id(statement), dialect.name)
-    known = _compiled.get(key)
-    if known is None or known.statement is not statement:
-        if len(_compiled) >= COMPILED_CACHE_SIZE:
-            _compiled.clear()
-        known = _compiled[key] = _Compiled(statement, dialect)
+    known = _compiled.get((statement, dialect))
+    if known is None:
+        known = _Compiled(statement, dialect)
+        _compiled.put((statement, dialect), known)
     return known
 
 

@@ -24,11 +24,14 @@ from graphql import (
     SelectionSetNode,
 )
 
+from kra_graphql.lru import LRU
+
 Tree = dict[str, "Tree"]
 T = TypeVar("T")
 
 REMEMBERED = 1024
-_known: dict[tuple[Hashable, ...], tuple[tuple[FieldNode, ...], Any]] = {}
+# By `key` and the identity of the field's nodes, which the entry holds.
+_known: LRU[tuple[Hashable, ...], tuple[tuple[FieldNode, ...], Any]] = LRU(REMEMBERED)
 
 
 def remembered(info: Any, key: Hashable, compute: Callable[[Tree], T]) -> T:
@@ -41,9 +44,7 @@ def remembered(info: Any, key: Hashable, compute: Callable[[Tree], T]) -> T:
         return found
     sets = [node.selection_set for node in nodes if node.selection_set is not None]
     value = compute(_tree(sets, raw.fragments, {}))
-    if len(_known) >= REMEMBERED:
-        _known.clear()
-    _known[memo_key] = (nodes, value)
+    _known.put(memo_key, (nodes, value))
     return value
 
 
