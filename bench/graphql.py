@@ -22,7 +22,7 @@ Scenarios
             graphql-core); with --pieces also "-<piece>": the cold API with that one
             fast-path piece left off (FAST_PATH_OFF), for every piece of
             kra_graphql/graphql/fastpath/. The same variants run collectRaces, and
-            "stock" and "-shared" the fan-out.
+            "stock", "-shared" and "-runner" the fan-out.
   trivial   `{ __typename }` against a Starlette route returning the same bytes, cold and
             repeated as for q1.
   mutation  `collectRaces` job creation from 20 connections for 5 s, a worker running;
@@ -900,7 +900,7 @@ async def run_scenario(
         report.notes.append(note)
     elif name == "fanout":
         api = Target("fast path", stack.api_url, stack.api_pid)
-        wanted = {"stock", "-shared"}
+        wanted = {"stock", "-shared", "-runner"}
         for target in [api, *(v for v in stack.variants if v.label in wanted)]:
             fanout, note = await scenario_fanout(stack, ws_clients, target)
             report.fanout += fanout.report() if fanout else [note]

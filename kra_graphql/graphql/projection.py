@@ -33,30 +33,18 @@ _MODELS: dict[str, type[SQLModel]] = {
 # An entry's people: the field, the GraphQL type of the person.
 PEOPLE: dict[PersonKind, str] = {"horse": "Horse", "jockey": "Jockey", "trainer": "Trainer"}
 
-CAREER = (
-    "starts_total",
-    "wins_total",
-    "seconds_total",
-    "thirds_total",
-    "starts_year",
-    "wins_year",
-    "seconds_year",
-    "thirds_year",
-    "details_fetched_at",
-)
-
 # Fields whose value comes from columns other than the one of their own name.
 READS: dict[tuple[str, str], tuple[str, ...]] = {
     ("Entry", "id"): ("race_id", "gate_number"),
     ("Entry", "race"): ("race_id",),
     ("Horse", "id"): ("horse_no",),
-    ("Horse", "career"): CAREER,
+    ("Horse", "career"): models.CAREER_FIELDS,
     ("Horse", "entries"): ("horse_no",),
     ("Jockey", "id"): ("jockey_no",),
-    ("Jockey", "career"): CAREER,
+    ("Jockey", "career"): models.CAREER_FIELDS,
     ("Jockey", "entries"): ("jockey_no",),
     ("Trainer", "id"): ("trainer_no",),
-    ("Trainer", "career"): CAREER,
+    ("Trainer", "career"): models.CAREER_FIELDS,
     ("Trainer", "entries"): ("trainer_no",),
 }
 

@@ -79,17 +79,7 @@ class Career:
 
     @classmethod
     def of(cls, row: CareerSource) -> Career:
-        return cls(
-            starts_total=row.starts_total,
-            wins_total=row.wins_total,
-            seconds_total=row.seconds_total,
-            thirds_total=row.thirds_total,
-            starts_year=row.starts_year,
-            wins_year=row.wins_year,
-            seconds_year=row.seconds_year,
-            thirds_year=row.thirds_year,
-            details_fetched_at=row.details_fetched_at,
-        )
+        return cls(**{name: getattr(row, name) for name in models.CAREER_FIELDS})
 
 
 async def _history(
