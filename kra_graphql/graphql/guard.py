@@ -95,9 +95,7 @@ class GuardedGraphQL:
             principal = await guard.access.identify(key_from_headers(headers))
             # Nothing to run (GraphiQL's page, an empty body): the view answers on its own.
             if query is not None and operation is not None:
-                refusal = authorize(principal, operation) or unnamed_choice(
-                    query, operation_name, tokens
-                )
+                refusal = authorize(principal, operation)
                 if refusal is not None:
                     raise refusal
                 address = scope["client"][0] if scope.get("client") else "unknown"
@@ -109,8 +107,7 @@ class GuardedGraphQL:
                 principal=principal,
                 seconds=time.perf_counter() - started,
             )
-            # The contract's own refusal of an ambiguous document is a GraphQL answer.
-            await _refuse(send, error, status=200 if error.field == "operationName" else None)
+            await _refuse(send, error)
             return
         except Exception as error:
             # The key store is unreachable: nobody can be let in, and nothing is said why.
@@ -118,6 +115,15 @@ class GuardedGraphQL:
             log.error("graphql.access_check_failed", error_id=error_id, exc_info=error)
             unavailable = InternalError(f"Internal server error (errorId {error_id})")
             await _refuse(send, unavailable, status=503, extra={"errorId": error_id})
+            return
+        ambiguous = unnamed_choice(query, operation_name, tokens) if query is not None else None
+        if ambiguous is not None:
+            # The document's own error, answered as GraphQL answers errors (status 200).
+            seconds = time.perf_counter() - started
+            record_operation(
+                UNKNOWN, outcome=ambiguous.code.value, principal=principal, seconds=seconds
+            )
+            await _refuse(send, ambiguous, status=200)
             return
         request = OperationRequest(body, posted, query, operation_name, operation, principal)
         request.keep(scope)
