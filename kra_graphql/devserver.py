@@ -126,6 +126,9 @@ async def _serve(settings: Settings, *, host: str, port: int, announce: Announce
     worker_task = asyncio.ensure_future(worker.async_run())
 
     def stop() -> None:
+        # The worker's jobs first (ARQ re-queues them): a job in flight must stop before
+        # the replay server it reads from goes away, or its calls fail against a closed port.
+        worker.handle_sig(signal.SIGTERM)
         for each in servers:
             each.force_exit = each.should_exit  # a second Ctrl-C skips the grace period
             each.should_exit = True
