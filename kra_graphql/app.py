@@ -20,7 +20,7 @@ from kra_graphql.access.control import AccessControl
 from kra_graphql.config import Settings, get_settings
 from kra_graphql.graphql.cache import CachedView, ResponseCache
 from kra_graphql.graphql.context import ApiServices
-from kra_graphql.graphql.guard import Guard, GuardedGraphQL, GuardSettings
+from kra_graphql.graphql.guard import Guard, GuardedGraphQL
 from kra_graphql.graphql.schema import schema_for
 from kra_graphql.graphql.view import create_view
 from kra_graphql.health import check_health
@@ -88,13 +88,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             access=access,
             reads=asyncio.Semaphore(settings.read_concurrency),
         )
-        app.state.guard = Guard(
-            access,
-            GuardSettings(
-                max_request_bytes=settings.max_request_bytes,
-                max_query_tokens=settings.max_query_tokens,
-            ),
-        )
+        app.state.guard = Guard(access, settings.max_request_bytes, settings.max_query_tokens)
         app.state.cache = ResponseCache(runtime) if settings.response_cache_enabled else None
         # Start-up objects live as long as the process: keep the collector off them,
         # which removes most of its pauses from request tails.

@@ -1,5 +1,5 @@
-"""Extension hooks of every kind run once per stage, as Strawberry runs them, with the
-wrapping cached per class."""
+"""With the fast path's runner, extension hooks of every kind run once per stage and once
+per subscription result, as Strawberry runs them."""
 
 from __future__ import annotations
 

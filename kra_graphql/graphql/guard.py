@@ -40,17 +40,12 @@ STATUS = {
 
 
 @dataclass(frozen=True, slots=True)
-class GuardSettings:
-    max_request_bytes: int
-    max_query_tokens: int
-
-
 class Guard:
     """Shared by every request of a process."""
 
-    def __init__(self, access: AccessControl, settings: GuardSettings) -> None:
-        self.access = access
-        self.settings = settings
+    access: AccessControl
+    max_request_bytes: int
+    max_query_tokens: int
 
 
 class GuardedGraphQL:
@@ -69,9 +64,9 @@ class GuardedGraphQL:
         body = b""
         posted: dict[str, Any] | None = None
         if scope["method"] == "POST":
-            read = await _read_body(receive, headers, guard.settings.max_request_bytes)
+            read = await _read_body(receive, headers, guard.max_request_bytes)
             if read is None:
-                limit = guard.settings.max_request_bytes
+                limit = guard.max_request_bytes
                 too_large = BadUserInput(f"request body larger than {limit} bytes", field="body")
                 await _refuse(send, too_large, status=413)
                 return
@@ -87,7 +82,7 @@ class GuardedGraphQL:
         if isinstance(asked, AppError):
             await _refuse(send, asked)
             return
-        tokens = guard.settings.max_query_tokens
+        tokens = guard.max_query_tokens
         query, operation_name = asked if asked is not None else (None, None)
         operation = operation_of(query, operation_name, tokens) if query is not None else None
         principal: Principal | None = None

@@ -24,7 +24,7 @@ PIECES = {
     "plans": "plans.py: compiled completion of selections made only of plain fields",
     "leaves": "executor.py: plain attribute fields completed without a resolver call",
     "shared": "executor.py: one answer per subscription event shared by its subscribers",
-    "runner": "runner.py: extension hooks wrapped once per class, not per request",
+    "runner": "runner.py: subscription results given their error codes without per-event hooks",
     "posted": "posted.py: a JSON POST the guard decoded executed without Strawberry's run()",
     "selection": "selection.py: selections read from graphql-core's nodes, per document",
     "reads": "reads.py: reused statements sent straight to asyncpg",
