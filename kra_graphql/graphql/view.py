@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import cast
+from typing import Any, cast
 
 import orjson
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLFormattedError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -71,13 +71,11 @@ class _LegacyProtocol(BaseGraphQLWSHandler[Context, None]):
     none is named (Strawberry would run the first)."""
 
     async def handle_start(self, message: StartMessage) -> None:
-        payload = message["payload"]
-        refusal = _unnamed_choice(self.context, payload["query"], payload.get("operationName"))
-        if refusal is None:
+        error = _unnamed_choice(self.context, message["payload"])
+        if error is None:
             await super().handle_start(message)
-            return
-        error = GraphQLError(refusal.message, extensions=refusal.extensions).formatted
-        await self.send_message(LegacyError(type="error", id=message["id"], payload=error))
+        else:
+            await self.send_message(LegacyError(type="error", id=message["id"], payload=error))
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         view = cast(GraphQLView, self.view)
@@ -92,17 +90,20 @@ class _LegacyProtocol(BaseGraphQLWSHandler[Context, None]):
 
 class _TransportProtocol(BaseGraphQLTransportWSHandler[Context, None]):
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
-        payload = message["payload"]
-        refusal = _unnamed_choice(self.context, payload["query"], payload.get("operationName"))
-        if refusal is None:
+        error = _unnamed_choice(self.context, message["payload"])
+        if error is None:
             await super().handle_subscribe(message)
-            return
-        error = GraphQLError(refusal.message, extensions=refusal.extensions).formatted
-        await self.send_message(ErrorMessage(id=message["id"], type="error", payload=[error]))
+        else:
+            await self.send_message(ErrorMessage(id=message["id"], type="error", payload=[error]))
 
 
-def _unnamed_choice(context: Context, query: str, operation_name: str | None) -> AppError | None:
-    return unnamed_choice(query, operation_name, context.runtime.settings.max_query_tokens)
+def _unnamed_choice(context: Context, payload: Mapping[str, Any]) -> GraphQLFormattedError | None:
+    """The error refusing a document of several operations none of which is named."""
+    tokens = context.runtime.settings.max_query_tokens
+    refusal = unnamed_choice(payload["query"], payload.get("operationName"), tokens)
+    if refusal is None:
+        return None
+    return GraphQLError(refusal.message, extensions=refusal.extensions).formatted
 
 
 class GraphQLView(GraphQL[Context, None]):
