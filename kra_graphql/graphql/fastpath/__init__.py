@@ -7,9 +7,10 @@ libraries' documented extension points only, and answers byte for byte the same
 FAST_PATH_OFF (comma-separated names), which is how bench/graphql.py shows what each
 buys. A piece stays only while the bench shows it buying at least 10% on some scenario.
 
-Each module names the private names it uses. Checked against strawberry-graphql 0.341.2,
-graphql-core 3.3.2, SQLAlchemy 2.1.x and asyncpg 0.32, which pyproject.toml pins exactly
-(`make test-latest` runs the suite on the newest releases).
+Each module names the private names it uses. Checked against strawberry-graphql 0.341.2
+and graphql-core 3.3.2, which pyproject.toml pins exactly (`make test-latest` runs the
+suite on their newest releases), and SQLAlchemy 2.1 and asyncpg 0.32, which the lock
+files pin.
 
 This package's `__init__` imports nothing from the libraries: settings validate piece
 names against it.
