@@ -15,7 +15,9 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from kra_graphql.config import get_settings
 from kra_graphql.graphql.context import ApiServices
+from kra_graphql.graphql.schema import Schema, schema_for
 from kra_graphql.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,3 +121,8 @@ def runtime_only_services(runtime: Runtime, **given: Any) -> ApiServices:
     those given (the rest are absent; an operation that needs one fails)."""
     absent: dict[str, Any] = dict.fromkeys(("queue", "jobs", "hub", "predictors"))
     return ApiServices(runtime=runtime, **{**absent, **given})
+
+
+def configured_schema() -> Schema:
+    """The schema this run's settings ask for (EXECUTION_FAST_PATH, FAST_PATH_OFF)."""
+    return schema_for(get_settings().fast_path)

@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kra_graphql.collection.params import CollectParams
 from kra_graphql.graphql.context import ApiServices, Context
-from kra_graphql.graphql.schema import configured_schema
 from kra_graphql.jobs.hub import JobEventHub
 from kra_graphql.jobs.models import JobKind, JobStatus
 from kra_graphql.jobs.queue import JobQueue
@@ -25,6 +24,7 @@ from kra_graphql.runtime import Runtime
 from tests.factories import Seeded, remove, seed_races, unused_day
 from tests.jobs_support import run_to_end
 from tests.statements import counting_statements
+from tests.support import configured_schema
 
 schema = configured_schema()
 

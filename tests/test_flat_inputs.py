@@ -18,7 +18,7 @@ from strawberry.types.arguments import convert_argument
 from strawberry.types.base import has_object_definition
 
 from kra_graphql.graphql import inputs
-from kra_graphql.graphql.schema import configured_schema
+from tests.support import configured_schema
 
 schema = configured_schema()
 

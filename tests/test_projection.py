@@ -16,13 +16,12 @@ from sqlmodel import col
 from kra_graphql.db import table_of
 from kra_graphql.graphql.context import Context
 from kra_graphql.graphql.projection import PEOPLE
-from kra_graphql.graphql.schema import configured_schema
 from kra_graphql.races.models import Entry, Horse, Jockey, Trainer
 from kra_graphql.races.people import PersonKind
 from kra_graphql.runtime import Runtime
 from tests.factories import Seeded, remove, seed_races, unused_day
 from tests.statements import counting_statements
-from tests.support import runtime_only_services
+from tests.support import configured_schema, runtime_only_services
 
 schema = configured_schema()
 

@@ -11,10 +11,9 @@ from prometheus_client import REGISTRY
 
 from kra_graphql.access.keys import ALL_SCOPES, Principal
 from kra_graphql.graphql.context import Context
-from kra_graphql.graphql.schema import configured_schema
 from kra_graphql.runtime import Runtime
 from tests.factories import Seeded, remove, seed_races, unused_day
-from tests.support import runtime_only_services
+from tests.support import configured_schema, runtime_only_services
 
 schema = configured_schema()
 

@@ -64,10 +64,14 @@ class Context:
         self.predictors = services.predictors
         self.reads = services.reads
         self.request = request
-        # Over HTTP, the request as the guard read it; its operation is then authorized.
+        # Over HTTP, the request as the guard read it.
         self.http = http
-        self.authorized = http is not None and http.operation is not None
         self._lock = asyncio.Lock()
+
+    @property
+    def authorized(self) -> bool:
+        """Whether the HTTP guard has already authorized the operation being run."""
+        return self.http is not None and self.http.operation is not None
 
     @property
     def submitter(self) -> str | None:

@@ -56,10 +56,21 @@ class Operation:
 UNKNOWN = Operation(type=None, fields=frozenset(), name=None)
 
 
+def parse_limits(max_tokens: int) -> dict[str, int]:
+    """graphql-core's parse options, as `parse_document` passes them: tokens, and
+    comments, which the token count skips."""
+    return {"max_lexical_tokens": max_tokens, "max_comments": max_tokens}
+
+
+def _token_limit(execution: ExecutionContext) -> int | None:
+    """The token limit the pipeline's `prepare_limits` set before parsing."""
+    limit = cast(dict[str, Any], execution.parse_options).get("max_lexical_tokens")
+    return limit if isinstance(limit, int) else None
+
+
 @lru_cache(maxsize=DOCUMENT_CACHE_SIZE)
 def parse_document(query: str, max_tokens: int) -> DocumentNode | GraphQLError:
-    """The document, or why it does not parse. Comments are bounded like tokens, which
-    the token count skips."""
+    """The document, or why it does not parse."""
     try:
         return parse(query, max_lexical_tokens=max_tokens, max_comments=max_tokens)
     except GraphQLError as error:
@@ -92,8 +103,8 @@ def analyze(document: DocumentNode, operation_name: str | None) -> Operation:
 
 def operation_in(execution: ExecutionContext) -> Operation:
     """The operation Strawberry is running, as parsed here."""
-    limit = cast(dict[str, Any], execution.parse_options).get("max_lexical_tokens")
-    if execution.query is None or not isinstance(limit, int):
+    limit = _token_limit(execution)
+    if execution.query is None or limit is None:
         return UNKNOWN
     return operation_of(execution.query, execution.operation_name, limit)
 
@@ -143,9 +154,8 @@ class KnownDocument(SchemaExtension):
 
     def on_parse(self) -> Iterator[None]:
         execution = self.execution_context
-        # Set by the pipeline's `prepare_limits` before parsing.
-        limit = cast(dict[str, Any], execution.parse_options).get("max_lexical_tokens")
-        if execution.query is not None and isinstance(limit, int):
+        limit = _token_limit(execution)
+        if execution.query is not None and limit is not None:
             document = parse_document(execution.query, limit)
             if isinstance(document, DocumentNode):
                 execution.graphql_document = document

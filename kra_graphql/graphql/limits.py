@@ -44,6 +44,7 @@ from strawberry.types.graphql import OperationType
 from kra_graphql.config import Settings
 from kra_graphql.errors import BadUserInput, ErrorCode
 from kra_graphql.graphql.context import Context
+from kra_graphql.graphql.document import parse_limits
 from kra_graphql.lru import LRU
 
 _DEFAULTS = Settings.model_fields
@@ -168,11 +169,6 @@ class NoIntrospection(ValidationRule):
             self.report_error(
                 _limit_error("introspection is disabled on this server", "introspection", node)
             )
-
-
-def parse_limits(max_tokens: int) -> dict[str, int]:
-    """graphql-core's parse options: tokens, and comments, which the token count skips."""
-    return {"max_lexical_tokens": max_tokens, "max_comments": max_tokens}
 
 
 @cache

@@ -9,7 +9,6 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ValidationCache
 
-from kra_graphql.config import get_settings
 from kra_graphql.graphql import access_types
 from kra_graphql.graphql.document import DOCUMENT_CACHE_SIZE, KnownDocument
 from kra_graphql.graphql.fastpath import OFF, FastPath
@@ -233,7 +232,9 @@ class Schema(strawberry.Schema):
         """Logging happens in OperationPipeline, once, with an errorId for unexpected errors."""
 
 
-def build_schema(fast_path: FastPath) -> Schema:
+@cache
+def schema_for(fast_path: FastPath) -> Schema:
+    """The schema running these fast-path pieces: one per combination, built on first use."""
     schema_class = Schema
     if fast_path.runner:
         schema_class = fast_schema_class(Schema)
@@ -251,17 +252,6 @@ def build_schema(fast_path: FastPath) -> Schema:
     )
     built.fast_path = fast_path
     return built
-
-
-@cache
-def schema_for(fast_path: FastPath) -> Schema:
-    """One schema per combination of pieces, built on first use."""
-    return build_schema(fast_path)
-
-
-def configured_schema() -> Schema:
-    """The schema this process's settings ask for (EXECUTION_FAST_PATH, FAST_PATH_OFF)."""
-    return schema_for(get_settings().fast_path)
 
 
 def schema_sdl() -> str:
