@@ -47,6 +47,10 @@ MUTATIONS: dict[str, tuple[str, Scope | None]] = {
     "collectRaces": ('collectRaces(input: {date: "20240102", meet: 1})', Scope.COLLECT),
     "enrichRaces": ('enrichRaces(input: {raceIds: ["race_1_20250105_1"]})', Scope.COLLECT),
     "collectResults": ('collectResults(input: {date: "20240102", meet: 1})', Scope.COLLECT),
+    "backfillRaces": (
+        'backfillRaces(input: {dateFrom: "20240102", dateTo: "20240102"})',
+        Scope.COLLECT,
+    ),
     "predictRace": (
         'predictRace(input: {raceId: "race_1_20250105_1", promptId: "base-prompt-v1.0"})',
         Scope.PREDICT,

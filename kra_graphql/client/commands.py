@@ -117,6 +117,38 @@ def collect(
     _submit(url, key, operations.COLLECT, "collectRaces", {"input": payload}, detach)
 
 
+def backfill(
+    date_from: Annotated[str, typer.Option("--from", help="First race day, YYYYMMDD or ISO.")],
+    date_to: Annotated[str, typer.Option("--to", help="Last race day (at most 400 days).")],
+    meet: Annotated[
+        list[int] | None,
+        typer.Option(help="1 Seoul, 2 Jeju, 3 Busan-Gyeongnam (repeatable); all when omitted."),
+    ] = None,
+    enrich: Annotated[bool, typer.Option(help="Fetch horse, jockey, trainer details.")] = True,
+    with_results: Annotated[
+        bool, typer.Option("--with-results/--no-results", help="Store results once out.")
+    ] = True,
+    force: Annotated[
+        bool, typer.Option(help="Collect days again that are already collected completely.")
+    ] = False,
+    url: Url = DEFAULT_URL,
+    key: Key = None,
+    detach: Detach = False,
+) -> None:
+    """Collect every race day of a range and follow the backfill (backfillRaces)."""
+    from kra_graphql.client import operations
+
+    payload = {
+        "dateFrom": date_from,
+        "dateTo": date_to,
+        "meets": meet or None,
+        "enrich": enrich,
+        "withResults": with_results,
+        "force": force,
+    }
+    _submit(url, key, operations.BACKFILL, "backfillRaces", {"input": payload}, detach)
+
+
 def evaluate(
     prompt: Annotated[str, typer.Option(help="Prompt id, like base-prompt-v1.0.")],
     races: Annotated[str | None, typer.Option(help="Race ids separated by commas.")] = None,
@@ -226,5 +258,5 @@ def jobs(
 
 
 def register(app: typer.Typer) -> None:
-    for command in (collect, evaluate, improve, watch, jobs):
+    for command in (collect, backfill, evaluate, improve, watch, jobs):
         app.command(rich_help_panel="Client (talks to a running server)")(command)

@@ -21,6 +21,12 @@ IMPROVE = f"""
 mutation Improve($input: ImprovePromptInput!) {{ improvePrompt(input: $input) {{ {JOB_FIELDS} }} }}
 """
 
+BACKFILL = f"""
+mutation Backfill($input: BackfillRacesInput!) {{
+  backfillRaces(input: $input) {{ {JOB_FIELDS} }}
+}}
+"""
+
 CANCEL = f"""
 mutation Cancel($id: ID!) {{ cancelJob(id: $id) {{ {JOB_FIELDS} }} }}
 """

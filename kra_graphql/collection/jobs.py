@@ -6,6 +6,7 @@ from typing import Any
 
 from kra_graphql.access.keys import Scope
 from kra_graphql.collection import importer, service
+from kra_graphql.collection.backfill import BackfillParams, backfill_races
 from kra_graphql.collection.params import CollectParams, EnrichParams, ImportParams, ResultsParams
 from kra_graphql.jobs.clients import WorkerClients
 from kra_graphql.jobs.registry import JobDefinition, JobMutation
@@ -32,6 +33,12 @@ async def _results(
     return await service.collect_results(runtime, clients.kra, progress, params)
 
 
+async def _backfill(
+    runtime: Runtime, progress: Progress, params: BackfillParams, clients: WorkerClients
+) -> JobOutcome:
+    return await backfill_races(runtime, clients.kra, progress, params)
+
+
 async def _import(
     runtime: Runtime, progress: Progress, params: ImportParams, clients: WorkerClients
 ) -> JobOutcome:
@@ -47,6 +54,9 @@ JOBS: tuple[JobDefinition[Any], ...] = (
     ),
     JobDefinition(
         JobKind.RESULTS, ResultsParams, _results, JobMutation("collectResults", Scope.COLLECT)
+    ),
+    JobDefinition(
+        JobKind.BACKFILL, BackfillParams, _backfill, JobMutation("backfillRaces", Scope.COLLECT)
     ),
     # The files are the importing process's own: `kra-graphql import-json` runs it there.
     JobDefinition(JobKind.IMPORT, ImportParams, _import),

@@ -10,6 +10,7 @@ import strawberry
 from kra_graphql.errors import AppError, NotFound
 from kra_graphql.graphql import access_types
 from kra_graphql.graphql.auth import check_job_owner
+from kra_graphql.graphql.backfill_types import BackfillRacesInput
 from kra_graphql.graphql.inputs import (
     CollectRacesInput,
     CollectResultsInput,
@@ -108,6 +109,13 @@ class Mutation:
         resolver=access_types.revoke_api_key,
         description="Revoke an API key (admin); it stops working within seconds.",
     )
+
+    @strawberry.mutation(
+        description="Collect every race day of a date range as one job with a child job per "
+        "day and meet; days already collected completely are skipped unless forced."
+    )
+    async def backfill_races(self, info: Info, input: BackfillRacesInput) -> Job:
+        return await _submit(info, JobKind.BACKFILL, input.to_params())
 
 
 async def _submit(info: Info, kind: JobKind, params: JobParams) -> Job:

@@ -116,10 +116,26 @@ async def get_job(runtime: Runtime, job_id: str) -> Job:
 
 
 async def cancel_job(runtime: Runtime, queue: JobQueue, job_id: str) -> Job:
-    """Queued jobs end at once; running ones stop at their next step."""
+    """Queued jobs end at once; running ones stop at their next step. A job's children
+    are cancelled with it."""
     job = await get_job(runtime, job_id)
     if JobStatus(job.status) in TERMINAL_STATUSES:
         return job
+    job = await _cancel_one(runtime, queue, job)
+    async with runtime.sessions() as session:
+        children = await session.scalars(
+            select(col(Job.id)).where(
+                col(Job.parent_id) == job_id, col(Job.status).not_in(TERMINAL_STATUSES)
+            )
+        )
+        child_ids = list(children.all())
+    for child in child_ids:
+        await cancel_job(runtime, queue, child)
+    return job
+
+
+async def _cancel_one(runtime: Runtime, queue: JobQueue, job: Job) -> Job:
+    job_id = job.id
     await runtime.redis.set(queue.cancel_key(job_id), b"1", ex=runtime.settings.job_timeout_s)
     await queue.abort(job_id, job.retry_count)
     if job.status == JobStatus.QUEUED:

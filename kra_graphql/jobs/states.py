@@ -14,6 +14,7 @@ class JobKind(StrEnum):
     PREDICTION = "PREDICTION"
     PROMPT_IMPROVEMENT = "PROMPT_IMPROVEMENT"
     IMPORT = "IMPORT"
+    BACKFILL = "BACKFILL"
 
 
 class JobStatus(StrEnum):

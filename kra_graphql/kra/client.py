@@ -144,6 +144,18 @@ class KraClient:
         entries = parsing.plan_from_items(items or [])
         return [e for e in entries if e.race_date == day and e.meet == meet]
 
+    async def month_plan(self, year: int, month: int, meet: int) -> list[RacePlanEntry]:
+        """Every race scheduled in one month at one meet: a season is planned from a
+        dozen of these instead of one call per calendar day."""
+        params = {"meet": meet, "rc_month": f"{year:04d}{month:02d}"}
+        items = await self._fetch_all(endpoints.RACE_PLAN, params)
+        entries = parsing.plan_from_items(items or [])
+        return [
+            e
+            for e in entries
+            if e.meet == meet and (e.race_date.year, e.race_date.month) == (year, month)
+        ]
+
     async def race_numbers(self, race_date: date | str, meet: int) -> list[int]:
         """The race numbers run (or to be run) on one day at one meet.
 

@@ -1,0 +1,170 @@
+"""A parent job's children: created once per key, followed, summed up and cancelled together.
+
+A child's id is derived from its parent's id and its key, so a parent that runs again
+(after a worker crash, or a retry) finds the children it already made instead of adding
+more: the primary key refuses a second row, whatever two attempts do at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col
+
+from kra_graphql.db import table_of
+from kra_graphql.jobs.events import JobEventType
+from kra_graphql.jobs.models import Job, JobKind, JobStatus, new_job
+from kra_graphql.jobs.queue import JobQueue
+from kra_graphql.jobs.reporter import JobCancelled, percent, write_job
+from kra_graphql.jobs.service import RETRYABLE_STATUSES, cancel_job, retry_job
+from kra_graphql.runtime import Runtime
+
+_CHILDREN = uuid.UUID("6f1d3c52-4b7e-4a43-9e0c-2f8f0b8a5d11")
+# How often a parent reads its children while they run. Their own events reach their
+# subscribers at once; the parent's aggregate may lag this much behind them.
+FOLLOW_INTERVAL_S = 0.5
+
+
+def child_id(parent_id: str, key: str) -> str:
+    return f"job_{uuid.uuid5(_CHILDREN, f'{parent_id}/{key}').hex}"
+
+
+@dataclass(frozen=True, slots=True)
+class ChildSpec:
+    key: str  # unique among one parent's children, e.g. "20250503/1"
+    parameters: dict[str, Any]
+
+
+async def spawn(
+    runtime: Runtime,
+    queue: JobQueue,
+    parent: Job,
+    kind: JobKind,
+    specs: Sequence[ChildSpec],
+) -> list[str]:
+    """Create the children not created yet and queue them; returns the ids it created.
+
+    Rows are committed before they are queued (a crash in between leaves QUEUED rows that
+    the recovery sweep queues). Children that already exist are left as they are.
+    """
+    if not specs:
+        return []
+    table = table_of(Job)
+    rows = []
+    for spec in specs:
+        job = new_job(kind, spec.parameters, requested_by=parent.requested_by, parent_id=parent.id)
+        row = {column.key: getattr(job, column.key) for column in table.columns}
+        rows.append({**row, "id": child_id(parent.id, spec.key)})
+    async with runtime.sessions() as session, session.begin():
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = (
+            insert(table)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(table.c.id)
+        )
+        created = list((await session.scalars(statement)).all())
+    if created:
+        await queue.enqueue_new(created)
+    return created
+
+
+async def children_of(runtime: Runtime, parent_id: str) -> list[Job]:
+    async with runtime.sessions() as session:
+        rows = await session.scalars(
+            select(Job).where(col(Job.parent_id) == parent_id).order_by(col(Job.id))
+        )
+        return list(rows.all())
+
+
+async def retry_unsuccessful(runtime: Runtime, queue: JobQueue, parent_id: str) -> list[str]:
+    """Queue again the children that ended without completing: a retried parent retries them."""
+    retried = []
+    for child in await children_of(runtime, parent_id):
+        if JobStatus(child.status) in RETRYABLE_STATUSES:
+            await retry_job(runtime, queue, child.id)
+            retried.append(child.id)
+    return retried
+
+
+async def cancel_children(runtime: Runtime, queue: JobQueue, parent_id: str) -> None:
+    for child in await children_of(runtime, parent_id):
+        if not JobStatus(child.status).is_terminal:
+            await cancel_job(runtime, queue, child.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregate:
+    total_steps: int
+    completed_steps: int
+    children: list[Job]
+
+    @property
+    def finished(self) -> bool:
+        return all(JobStatus(child.status).is_terminal for child in self.children)
+
+    @property
+    def unsuccessful(self) -> list[Job]:
+        return [child for child in self.children if child.status != JobStatus.COMPLETED]
+
+
+def aggregate(children: Sequence[Job], planned_steps: dict[str, int]) -> Aggregate:
+    """Steps summed over the children: a finished child counts whole, a child that has not
+    started yet counts what it was planned to report."""
+    total = done = 0
+    for child in children:
+        steps = max(child.total_steps or 0, planned_steps.get(child.id, 0), 1)
+        total += steps
+        if JobStatus(child.status).is_terminal:
+            done += steps
+        else:
+            done += min(child.completed_steps, steps)
+    return Aggregate(total_steps=total, completed_steps=done, children=list(children))
+
+
+async def follow(
+    runtime: Runtime,
+    queue: JobQueue,
+    parent_id: str,
+    planned_steps: dict[str, int],
+) -> Aggregate:
+    """Mirror the children's summed progress on the parent until every child has ended.
+
+    The parent's cancellation cancels its children (again: some may have been created
+    after the cancel request) before it ends the parent.
+    """
+    cancel_key = queue.cancel_key(parent_id)
+    shown: tuple[int, int] | None = None
+    while True:
+        if await runtime.redis.exists(cancel_key):
+            await cancel_children(runtime, queue, parent_id)
+            raise JobCancelled
+        state = aggregate(await children_of(runtime, parent_id), planned_steps)
+        if state.finished:
+            return state
+        now = (state.completed_steps, state.total_steps)
+        if now != shown:
+            shown = now
+            running = sum(1 for child in state.children if child.status == JobStatus.PROCESSING)
+            ended = sum(1 for child in state.children if JobStatus(child.status).is_terminal)
+            await write_job(
+                runtime,
+                parent_id,
+                {
+                    "total_steps": state.total_steps,
+                    "completed_steps": state.completed_steps,
+                    "progress": percent(state.completed_steps, state.total_steps),
+                    "current_step": (
+                        f"{ended} of {len(state.children)} jobs done, {running} running"
+                    ),
+                },
+                JobEventType.PROGRESS,
+            )
+        await asyncio.sleep(FOLLOW_INTERVAL_S)
