@@ -321,7 +321,7 @@ async def test_the_cli_follows_a_backfill_with_a_live_bar(
         session.close()
     assert seen == sorted(seen), seen
     lines = [line for line in screen.splitlines() if line.strip()]
-    assert re.match(r"COMPLETED job_\w+ \(BACKFILL\) · jobs: 3 · .*failures: 0", lines[-2])
+    assert re.match(r"COMPLETED job_\w+ \(BACKFILL\) · jobs: 4 · .*failures: 0", lines[-2])
     assert re.match(r"COMPLETED\s+━+ 100%", lines[-3]), screen
 
 

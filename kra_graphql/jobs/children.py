@@ -147,9 +147,8 @@ async def follow(
             await cancel_children(runtime, queue, parent_id)
             raise JobCancelled
         state = aggregate(await children_of(runtime, parent_id), planned_steps)
-        if state.finished:
-            return state
         now = (state.completed_steps, state.total_steps)
+        # The last figures are written too: the parent's bar ends where its children's did.
         if now != shown:
             shown = now
             running = sum(1 for child in state.children if child.status == JobStatus.PROCESSING)
@@ -167,4 +166,6 @@ async def follow(
                 },
                 JobEventType.PROGRESS,
             )
+        if state.finished:
+            return state
         await asyncio.sleep(FOLLOW_INTERVAL_S)
