@@ -141,18 +141,20 @@ async def follow(
     after the cancel request) before it ends the parent.
     """
     cancel_key = queue.cancel_key(parent_id)
-    shown: tuple[int, int] | None = None
+    shown: tuple[int, int, int] | None = None
     while True:
         if await runtime.redis.exists(cancel_key):
             await cancel_children(runtime, queue, parent_id)
             raise JobCancelled
         state = aggregate(await children_of(runtime, parent_id), planned_steps)
-        now = (state.completed_steps, state.total_steps)
-        # The last figures are written too: the parent's bar ends where its children's did.
+        running = sum(1 for child in state.children if child.status == JobStatus.PROCESSING)
+        ended = sum(1 for child in state.children if JobStatus(child.status).is_terminal)
+        # A write per whole percent or ended child, not per child step: the parent's events
+        # stay a small share of its children's. The last figures are always written, so
+        # the parent's bar ends where its children's did.
+        now = (percent(state.completed_steps, state.total_steps), ended, state.total_steps)
         if now != shown:
             shown = now
-            running = sum(1 for child in state.children if child.status == JobStatus.PROCESSING)
-            ended = sum(1 for child in state.children if JobStatus(child.status).is_terminal)
             await write_job(
                 runtime,
                 parent_id,
