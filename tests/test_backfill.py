@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import signal
 import subprocess
 import uuid
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,6 +23,7 @@ from sqlmodel import col
 
 from kra_graphql.collection.backfill import MAX_BACKFILL_DAYS
 from kra_graphql.collection.params import CollectParams
+from kra_graphql.config import Settings
 from kra_graphql.jobs import children
 from kra_graphql.jobs.children import ChildSpec
 from kra_graphql.jobs.models import Job, JobKind, JobStatus
@@ -30,9 +33,9 @@ from kra_graphql.races.models import Entry, Race
 from kra_graphql.runtime import Runtime
 from tests.access_support import ws_transport
 from tests.clients_support import Tmux, ensure_test_tools
-from tests.conftest import API_KEY, FIXTURES
+from tests.conftest import API_KEY, FIXTURES, settings_env
 from tests.jobs_support import load_job, result_of, wait_job
-from tests.support import CLI, ROOT, child_env
+from tests.support import CLI, ROOT, Process, child_env
 
 pytestmark = pytest.mark.usefixtures("worker_process")
 
@@ -222,6 +225,53 @@ async def test_cancelling_a_running_backfill_cancels_its_children_and_a_retry_re
     assert set(await stored(runtime, first, last)) == {
         f"race_{meet}_{day}_{number}" for (day, meet), numbers in days.items() for number in numbers
     }
+
+
+async def test_a_backfill_survives_a_killed_worker_with_neither_lost_nor_doubled_children(
+    runtime: Runtime,
+    private_queue: tuple[Settings, JobQueue],
+    replay: httpx.AsyncClient,
+    tmp_path: Path,
+) -> None:
+    own, queue = private_queue
+    first, last = "20250509", "20250511"
+    days = recorded(first, last)
+    workers: list[Process] = []
+
+    def worker() -> Process:
+        log = tmp_path / f"worker-{len(workers)}.log"
+        process = Process(["worker"], settings_env(own), log)
+        workers.append(process)
+        process.wait_for_output("worker.started")
+        return process
+
+    try:
+        killed = worker()
+        await replay.post("/_admin/latency", json={"ms": 100})
+        params = {"dateFrom": first, "dateTo": last, "meets": [1, 2, 3], "enrich": False,
+                  "withResults": True, "force": True}  # fmt: skip
+        parent = await submit_job(runtime, queue, JobKind.BACKFILL, params, requested_by="test")
+        await wait_job(runtime, parent.id, until=lambda j: j.completed_steps >= 5, within_s=60)
+        killed.stop(signal.SIGKILL)
+        at_kill = await load_job(runtime, parent.id)
+        made = {child.id for child in await children.children_of(runtime, parent.id)}
+        await replay.post("/_admin/latency", json={"ms": 0})
+
+        worker()
+        final = await wait_job(runtime, parent.id, within_s=120)
+    finally:
+        for process in workers:
+            process.stop()
+
+    assert at_kill.status == JobStatus.PROCESSING
+    assert at_kill.completed_steps < (at_kill.total_steps or 0)
+    assert final.status == JobStatus.COMPLETED, final.error
+    assert final.progress == 100
+    after = await children.children_of(runtime, parent.id)
+    assert {child.id for child in after} == made
+    assert len(after) == len(days)
+    assert {(c.parameters["date"], c.parameters["meet"]) for c in after} == set(days)
+    assert {child.status for child in after} == {JobStatus.COMPLETED}
 
 
 async def test_children_are_made_once_per_parent_and_key(
