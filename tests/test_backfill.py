@@ -8,6 +8,7 @@ import json
 import re
 import signal
 import subprocess
+import time
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
@@ -25,7 +26,8 @@ from kra_graphql.collection.backfill import MAX_BACKFILL_DAYS
 from kra_graphql.collection.params import CollectParams
 from kra_graphql.config import Settings
 from kra_graphql.jobs import children
-from kra_graphql.jobs.children import ChildSpec
+from kra_graphql.jobs.children import ChildSpec, StillRunning
+from kra_graphql.jobs.failures import is_transient
 from kra_graphql.jobs.models import Job, JobKind, JobStatus
 from kra_graphql.jobs.queue import JobQueue
 from kra_graphql.jobs.service import submit_job
@@ -354,7 +356,8 @@ def cli_env(api_url: str, api_key: str) -> dict[str, str]:
 async def test_the_cli_follows_a_backfill_with_a_live_bar(
     cli_env: dict[str, str], replay: httpx.AsyncClient
 ) -> None:
-    await replay.post("/_admin/latency", json={"ms": 100})
+    # Slow answers stretch the children over a few seconds so the screen can be sampled.
+    await replay.post("/_admin/latency", json={"ms": 200})
     session = Tmux([*CLI, "backfill", "--from", "20250502", "--to", "20250504", "--meet", "2",
                     "--meet", "3", "--no-enrich", "--force"], cli_env)  # fmt: skip
     seen: list[int] = []
@@ -369,6 +372,7 @@ async def test_the_cli_follows_a_backfill_with_a_live_bar(
         assert session.exit_code() == 0, screen
     finally:
         session.close()
+    assert len(set(seen)) >= 2, f"the bar never advanced: {seen}\n{screen}"
     assert seen == sorted(seen), seen
     lines = [line for line in screen.splitlines() if line.strip()]
     assert re.match(r"COMPLETED job_\w+ \(BACKFILL\) · jobs: 4 · .*failures: 0", lines[-2])
@@ -383,3 +387,24 @@ def test_the_cli_reports_a_range_too_long_as_a_request_error(cli_env: dict[str, 
     assert done.returncode == 2, done.stderr
     assert "BAD_USER_INPUT" in done.stderr
     assert "input.dateTo" in done.stderr
+
+
+async def test_a_parent_at_the_time_limit_hands_over_as_a_transient_failure(
+    runtime: Runtime, private_queue: tuple[Any, JobQueue]
+) -> None:
+    # Nothing drains this queue: the child stays queued past the deadline.
+    _, queue = private_queue
+    parent = await submit_job(runtime, queue, JobKind.BACKFILL, {"probe": uuid.uuid4().hex})
+    spec = ChildSpec(
+        key="20250104/1",
+        parameters=CollectParams(race_date=date(2025, 1, 4), meet=1).to_json(),
+    )
+    [child] = await children.spawn(runtime, queue, parent, JobKind.COLLECTION, [spec])
+
+    with pytest.raises(StillRunning) as raised:
+        await children.follow(runtime, queue, parent.id, {child: 22}, deadline=time.monotonic())
+
+    assert is_transient(raised.value)
+    shown = await load_job(runtime, parent.id)
+    assert (shown.completed_steps, shown.total_steps) == (0, 22)
+    assert shown.current_step == "0 of 1 jobs done, 0 running"

@@ -162,6 +162,7 @@ async def _backfill(
     params: BackfillParams,
 ) -> JobOutcome:
     parent_id = progress.job_id
+    deadline = children.follow_deadline(runtime)
     async with runtime.sessions() as session:
         parent = await session.get(Job, parent_id)
     assert parent is not None, "the runner hands over a job that exists"
@@ -173,10 +174,6 @@ async def _backfill(
         f"{len(plan)} race day(s) and meet(s), {races} race(s) "
         f"from {format_race_date(params.date_from)} to {format_race_date(params.date_to)}"
     )
-    if parent.retry_count:
-        retried = await children.retry_unsuccessful(runtime, queue, parent_id)
-        if retried:
-            await progress.log(f"{len(retried)} unsuccessful job(s) queued again")
 
     await progress.step("creating collection jobs")
     existing = {child.id for child in await children.children_of(runtime, parent_id)}
@@ -206,7 +203,7 @@ async def _backfill(
         await progress.log(f"{len(skipped)} day(s) already collected completely, skipped")
     await progress.log(f"{len(created)} collection job(s) created")
 
-    state = await children.follow(runtime, queue, parent_id, planned_steps)
+    state = await children.follow(runtime, queue, parent_id, planned_steps, deadline=deadline)
     failures = [
         {
             "jobId": child.id,

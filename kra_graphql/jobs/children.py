@@ -8,6 +8,7 @@ more: the primary key refuses a second row, whatever two attempts do at once.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from kra_graphql.jobs.events import JobEventType
 from kra_graphql.jobs.models import Job, JobKind, JobStatus, new_job
 from kra_graphql.jobs.queue import JobQueue
 from kra_graphql.jobs.reporter import JobCancelled, percent, write_job
-from kra_graphql.jobs.service import RETRYABLE_STATUSES, cancel_job, retry_job
+from kra_graphql.jobs.service import cancel_job
 from kra_graphql.runtime import Runtime
 
 _CHILDREN = uuid.UUID("6f1d3c52-4b7e-4a43-9e0c-2f8f0b8a5d11")
@@ -84,16 +85,6 @@ async def children_of(runtime: Runtime, parent_id: str) -> list[Job]:
         return list(rows.all())
 
 
-async def retry_unsuccessful(runtime: Runtime, queue: JobQueue, parent_id: str) -> list[str]:
-    """Queue again the children that ended without completing: a retried parent retries them."""
-    retried = []
-    for child in await children_of(runtime, parent_id):
-        if JobStatus(child.status) in RETRYABLE_STATUSES:
-            await retry_job(runtime, queue, child.id)
-            retried.append(child.id)
-    return retried
-
-
 async def cancel_children(runtime: Runtime, queue: JobQueue, parent_id: str) -> None:
     for child in await children_of(runtime, parent_id):
         if not JobStatus(child.status).is_terminal:
@@ -129,16 +120,32 @@ def aggregate(children: Sequence[Job], planned_steps: dict[str, int]) -> Aggrega
     return Aggregate(total_steps=total, completed_steps=done, children=list(children))
 
 
+class StillRunning(TimeoutError):
+    """The parent's attempt is about to reach the job time limit while children still run.
+
+    A TimeoutError is retried with backoff by the job runner: the next attempt finds the
+    same children and goes on following them, instead of the attempt being killed."""
+
+
+def follow_deadline(runtime: Runtime) -> float:
+    """When a parent's attempt stops following: before the worker's job time limit."""
+    limit = runtime.settings.job_timeout_s
+    return time.monotonic() + limit - min(60.0, limit / 5)
+
+
 async def follow(
     runtime: Runtime,
     queue: JobQueue,
     parent_id: str,
     planned_steps: dict[str, int],
+    *,
+    deadline: float | None = None,
 ) -> Aggregate:
     """Mirror the children's summed progress on the parent until every child has ended.
 
     The parent's cancellation cancels its children (again: some may have been created
-    after the cancel request) before it ends the parent.
+    after the cancel request) before it ends the parent. Past `deadline` (monotonic) it
+    raises StillRunning.
     """
     cancel_key = queue.cancel_key(parent_id)
     shown: tuple[int, int, int] | None = None
@@ -170,4 +177,7 @@ async def follow(
             )
         if state.finished:
             return state
+        if deadline is not None and time.monotonic() > deadline:
+            left = len(state.children) - ended
+            raise StillRunning(f"{left} child job(s) still running at the job time limit")
         await asyncio.sleep(FOLLOW_INTERVAL_S)

@@ -158,10 +158,21 @@ async def _cancel_one(runtime: Runtime, queue: JobQueue, job: Job) -> Job:
 
 
 async def retry_job(runtime: Runtime, queue: JobQueue, job_id: str) -> Job:
-    """Run a finished job again as a new attempt; its writes are idempotent upserts."""
+    """Run a finished job again as a new attempt; its writes are idempotent upserts.
+    Its children that did not complete are queued again first, so that a parent
+    following them never sees them in their old end."""
     job = await get_job(runtime, job_id)
     if JobStatus(job.status) not in RETRYABLE_STATUSES:
         raise BadUserInput(f"a {job.status} job cannot be retried", field="id")
+    async with runtime.sessions() as session:
+        children = await session.scalars(
+            select(col(Job.id)).where(
+                col(Job.parent_id) == job_id, col(Job.status).in_(RETRYABLE_STATUSES)
+            )
+        )
+        child_ids = list(children.all())
+    for child in child_ids:
+        await retry_job(runtime, queue, child)
     await runtime.redis.delete(queue.cancel_key(job_id))
     job = await write_job(
         runtime,
