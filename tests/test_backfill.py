@@ -30,7 +30,8 @@ from kra_graphql.jobs.children import ChildSpec, StillRunning
 from kra_graphql.jobs.failures import is_transient
 from kra_graphql.jobs.models import Job, JobKind, JobStatus
 from kra_graphql.jobs.queue import JobQueue
-from kra_graphql.jobs.service import submit_job
+from kra_graphql.jobs.reporter import JobCancelled
+from kra_graphql.jobs.service import cancel_job, submit_job
 from kra_graphql.races.models import Entry, Race
 from kra_graphql.runtime import Runtime
 from tests.access_support import ws_transport
@@ -302,6 +303,15 @@ async def test_children_are_made_once_per_parent_and_key(
     assert len(rows) == 3
     assert {row.parent_id for row in rows} == {parent.id}
     assert all([await queue.is_known(row.id, 0) for row in rows])
+
+    # Cancelling the parent cancels its children; a cancelled parent makes no more.
+    await cancel_job(runtime, queue, parent.id)
+    late = ChildSpec(key="20250105/3", parameters=specs[0].parameters)
+    with pytest.raises(JobCancelled):
+        await children.spawn(runtime, queue, parent, JobKind.COLLECTION, [late])
+    rows = await children.children_of(runtime, parent.id)
+    assert len(rows) == 3
+    assert {row.status for row in rows} == {JobStatus.CANCELLED}
 
 
 @pytest.mark.parametrize(

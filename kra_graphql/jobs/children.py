@@ -23,7 +23,6 @@ from kra_graphql.jobs.events import JobEventType
 from kra_graphql.jobs.models import Job, JobKind, JobStatus, new_job
 from kra_graphql.jobs.queue import JobQueue
 from kra_graphql.jobs.reporter import JobCancelled, percent, write_job
-from kra_graphql.jobs.service import cancel_job
 from kra_graphql.runtime import Runtime
 
 _CHILDREN = uuid.UUID("6f1d3c52-4b7e-4a43-9e0c-2f8f0b8a5d11")
@@ -52,7 +51,8 @@ async def spawn(
     """Create the children not created yet and queue them; returns the ids it created.
 
     Rows are committed before they are queued (a crash in between leaves QUEUED rows that
-    the recovery sweep queues). Children that already exist are left as they are.
+    the recovery sweep queues). Children that already exist are left as they are. Raises
+    JobCancelled when the parent was asked to stop.
     """
     if not specs:
         return []
@@ -63,6 +63,13 @@ async def spawn(
         row = {column.key: getattr(job, column.key) for column in table.columns}
         rows.append({**row, "id": child_id(parent.id, spec.key)})
     async with runtime.sessions() as session, session.begin():
+        # Holding the parent's row makes a cancellation wait for these children, then
+        # find and cancel them; one that came first is seen here, and nothing is made.
+        cancelled = await session.scalar(
+            select(col(Job.cancel_requested)).where(col(Job.id) == parent.id).with_for_update()
+        )
+        if cancelled:
+            raise JobCancelled
         dialect = session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         statement = (
@@ -83,12 +90,6 @@ async def children_of(runtime: Runtime, parent_id: str) -> list[Job]:
             select(Job).where(col(Job.parent_id) == parent_id).order_by(col(Job.id))
         )
         return list(rows.all())
-
-
-async def cancel_children(runtime: Runtime, queue: JobQueue, parent_id: str) -> None:
-    for child in await children_of(runtime, parent_id):
-        if not JobStatus(child.status).is_terminal:
-            await cancel_job(runtime, queue, child.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,15 +144,13 @@ async def follow(
 ) -> Aggregate:
     """Mirror the children's summed progress on the parent until every child has ended.
 
-    The parent's cancellation cancels its children (again: some may have been created
-    after the cancel request) before it ends the parent. Past `deadline` (monotonic) it
-    raises StillRunning.
+    Its cancellation ends the parent: `cancel_job` cancels the children, and `spawn` makes
+    none after that. Past `deadline` (monotonic) it raises StillRunning.
     """
     cancel_key = queue.cancel_key(parent_id)
     shown: tuple[int, int, int] | None = None
     while True:
         if await runtime.redis.exists(cancel_key):
-            await cancel_children(runtime, queue, parent_id)
             raise JobCancelled
         state = aggregate(await children_of(runtime, parent_id), planned_steps)
         running = sum(1 for child in state.children if child.status == JobStatus.PROCESSING)

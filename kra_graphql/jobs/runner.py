@@ -61,7 +61,11 @@ async def run_job(
     try:
         outcome = await handler(runtime, JobReporter(runtime, job), dict(job.parameters))
     except JobCancelled:
-        return await _finish(runtime, job_id, JobStatus.CANCELLED, message="cancelled")
+        # ARQ's abort of the same request may land while this writes the end: shielded,
+        # the row still ends CANCELLED instead of staying PROCESSING with nobody on it.
+        return await asyncio.shield(
+            _finish(runtime, job_id, JobStatus.CANCELLED, message="cancelled")
+        )
     except asyncio.CancelledError:
         if await runtime.redis.exists(keys.cancel):  # ARQ abort after our own cancel request
             await _finish(runtime, job_id, JobStatus.CANCELLED, message="cancelled")

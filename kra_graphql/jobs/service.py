@@ -137,8 +137,10 @@ async def cancel_job(runtime: Runtime, queue: JobQueue, job_id: str) -> Job:
 async def _cancel_one(runtime: Runtime, queue: JobQueue, job: Job) -> Job:
     job_id = job.id
     await runtime.redis.set(queue.cancel_key(job_id), b"1", ex=runtime.settings.job_timeout_s)
-    await queue.abort(job_id, job.retry_count)
     if job.status == JobStatus.QUEUED:
+        # Keeps ARQ from starting it. A running attempt is left to stop at its next step:
+        # ARQ's abort would cancel it anywhere, a transaction or the write of its end too.
+        await queue.abort(job_id, job.retry_count)
         return await write_job(
             runtime,
             job_id,
