@@ -1,4 +1,4 @@
-"""A parent job's children: created once per key, followed, summed up and cancelled together.
+"""A parent job's children: created once per key, followed, and summed up on the parent.
 
 A child's id is derived from its parent's id and its key, so a parent that runs again
 (after a worker crash, or a retry) finds the children it already made instead of adding
@@ -25,6 +25,7 @@ from kra_graphql.jobs.queue import JobQueue
 from kra_graphql.jobs.reporter import JobCancelled, percent, write_job
 from kra_graphql.runtime import Runtime
 
+# Namespace of the children's name-based ids; changing it would orphan running parents.
 _CHILDREN = uuid.UUID("6f1d3c52-4b7e-4a43-9e0c-2f8f0b8a5d11")
 # How often a parent reads its children while they run. Their own events reach their
 # subscribers at once; the parent's aggregate may lag this much behind them.
