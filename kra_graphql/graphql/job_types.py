@@ -10,6 +10,7 @@ from strawberry.scalars import JSON
 
 from kra_graphql.errors import BadUserInput
 from kra_graphql.graphql.fastpath.executor import SharedAnswers
+from kra_graphql.graphql.rowview import RowView
 from kra_graphql.graphql.types import Info, Node
 from kra_graphql.jobs import models
 from kra_graphql.jobs.events import JobEvent as JobEventData
@@ -33,7 +34,7 @@ class JobLog:
 
 
 @strawberry.type(description="A long-running operation; its progress streams via jobProgress.")
-class Job(Node):
+class Job(RowView, Node):
     kind: JobKind
     status: JobStatus
     progress: int = strawberry.field(description="0-100; 100 once COMPLETED or PARTIAL.")
@@ -76,32 +77,19 @@ class Job(Node):
         rows = await info.context.loaders.job_logs.load((str(self.id), last))
         return [JobLog(level=r.level, message=r.message, created_at=r.created_at) for r in rows]
 
-    @classmethod
-    def from_model(cls, row: models.Job) -> Job:
-        return cls.from_snapshot(JobSnapshot.of(row))
+    row: strawberry.Private[JobSnapshot]
+    OWN = frozenset(("id", "kind", "status", "updated_at"))
+
+    def __init__(self, state: JobSnapshot) -> None:
+        self.row = state
+        self.id = strawberry.ID(state.job_id)
+        self.kind = models.JobKind(state.kind)
+        self.status = models.JobStatus(state.status)
+        self.updated_at = state.at
 
     @classmethod
-    def from_snapshot(cls, state: JobSnapshot) -> Job:
-        return cls(
-            id=strawberry.ID(state.job_id),
-            kind=models.JobKind(state.kind),
-            status=models.JobStatus(state.status),
-            progress=state.progress,
-            total_steps=state.total_steps,
-            completed_steps=state.completed_steps,
-            current_step=state.current_step,
-            estimated_completion=state.estimated_completion,
-            parameters=state.parameters,
-            result=state.result,
-            error=state.error,
-            retry_count=state.retry_count,
-            requested_by=state.requested_by,
-            created_at=state.created_at,
-            started_at=state.started_at,
-            finished_at=state.finished_at,
-            updated_at=state.at,
-            parent_id=state.parent_id,
-        )
+    def from_model(cls, row: models.Job) -> Job:
+        return cls(JobSnapshot.of(row))
 
 
 @strawberry.type(description="One change of a job, with the job's state right after it.")
@@ -120,7 +108,7 @@ class JobEvent:
             type=event.type,
             message=event.message,
             at=event.at,
-            job=Job.from_snapshot(event),
+            job=Job(event),
             shared_answers=shared,
         )
 

@@ -73,7 +73,7 @@ class Mutation:
                 confidence_threshold=threshold,
                 use_final_odds=input.use_final_odds,
             )
-        return Prediction.from_model(row)
+        return Prediction(row)
 
     @strawberry.mutation(description="Score a prompt over races with known results, as a job.")
     async def evaluate_prompt(self, info: Info, input: EvaluatePromptInput) -> Job:
@@ -98,7 +98,7 @@ class Mutation:
     @strawberry.mutation(description="Add a prompt version.")
     async def create_prompt(self, info: Info, input: CreatePromptInput) -> Prompt:
         row = await create_prompt(info.context.runtime, input.to_new())
-        return Prompt.from_model(row)
+        return Prompt(row)
 
     create_api_key: access_types.CreatedApiKey = strawberry.mutation(
         resolver=access_types.create_api_key,

@@ -75,12 +75,12 @@ class Query:
         page = await info.context.read(
             lambda session: queries.list_races(session, query, first=size, after=after)
         )
-        return to_connection(page, Race.from_model)
+        return to_connection(page, Race)
 
     @strawberry.field
     async def race(self, info: Info, id: strawberry.ID) -> Race | None:
         row = await info.context.read(lambda session: queries.get_race(session, str(id)))
-        return Race.from_model(row) if row else None
+        return Race(row) if row else None
 
     @strawberry.field(description="Any object by its global id.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
@@ -95,12 +95,12 @@ class Query:
         after: str | None = None,
     ) -> Connection[Horse]:
         page = await _people(info, "horse", filter, first, after)
-        return to_connection(page, Horse.from_model)
+        return to_connection(page, Horse)
 
     @strawberry.field
     async def horse(self, info: Info, horse_no: str) -> Horse | None:
         row = await info.context.loaders.horse.load(horse_no)
-        return Horse.from_model(row) if row else None
+        return Horse(row) if row else None
 
     @strawberry.field(description="Jockeys by name.")
     async def jockeys(
@@ -111,12 +111,12 @@ class Query:
         after: str | None = None,
     ) -> Connection[Jockey]:
         page = await _people(info, "jockey", filter, first, after)
-        return to_connection(page, Jockey.from_model)
+        return to_connection(page, Jockey)
 
     @strawberry.field
     async def jockey(self, info: Info, jockey_no: str) -> Jockey | None:
         row = await info.context.loaders.jockey.load(jockey_no)
-        return Jockey.from_model(row) if row else None
+        return Jockey(row) if row else None
 
     @strawberry.field(description="Trainers by name.")
     async def trainers(
@@ -127,12 +127,12 @@ class Query:
         after: str | None = None,
     ) -> Connection[Trainer]:
         page = await _people(info, "trainer", filter, first, after)
-        return to_connection(page, Trainer.from_model)
+        return to_connection(page, Trainer)
 
     @strawberry.field
     async def trainer(self, info: Info, trainer_no: str) -> Trainer | None:
         row = await info.context.loaders.trainer.load(trainer_no)
-        return Trainer.from_model(row) if row else None
+        return Trainer(row) if row else None
 
     @strawberry.field(description="Predictions, newest first.")
     async def predictions(
@@ -149,12 +149,12 @@ class Query:
                 session, query, first=size, after=after
             )
         )
-        return to_connection(page, Prediction.from_model)
+        return to_connection(page, Prediction)
 
     @strawberry.field(description="Every prompt version.")
     async def prompts(self, info: Info) -> list[Prompt]:
         rows = await info.context.read(prediction_queries.list_prompts)
-        return [Prompt.from_model(row) for row in rows]
+        return [Prompt(row) for row in rows]
 
     @strawberry.field(description="Evaluations, newest first.")
     async def evaluations(
@@ -171,7 +171,7 @@ class Query:
                 session, prompt, first=size, after=after
             )
         )
-        return to_connection(page, Evaluation.from_model)
+        return to_connection(page, Evaluation)
 
     @strawberry.field(description="Jobs, newest first.")
     async def jobs(
