@@ -146,7 +146,7 @@ async def post(
     extensions = {}
     if target.address is not None:
         headers = {**headers, "Host": url.netloc.decode("ascii")}
-        extensions["sni_hostname"] = target.host
+        extensions["sni_hostname"] = url.raw_host.decode("ascii")
         url = url.copy_with(host=str(target.address))
     request = http.build_request("POST", url, content=body, headers=headers, extensions=extensions)
     response = await http.send(request, stream=True, follow_redirects=False)

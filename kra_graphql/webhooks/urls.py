@@ -102,7 +102,6 @@ class Target:
     """Where a delivery goes: the URL, and the address to connect to when it was checked."""
 
     url: str
-    host: str
     address: IPAddress | None = None
 
 
@@ -112,11 +111,10 @@ async def target_of(settings: Settings, url: str) -> Target:
         parts = check_url_syntax(url)
     except BadUserInput as error:
         raise UnsafeUrl(error.message) from None
-    host = parts.hostname or ""
     if not checks_addresses(settings):
-        return Target(url=url, host=host)
+        return Target(url=url)
     addresses = await public_addresses(parts)
-    return Target(url=url, host=host, address=addresses[0])
+    return Target(url=url, address=addresses[0])
 
 
 async def check_webhook_url(settings: Settings, url: str, *, field: str = "url") -> str:
