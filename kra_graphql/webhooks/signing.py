@@ -21,7 +21,3 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
     return f"sha256={mac.hexdigest()}"
 
-
-def verify(secret: str, timestamp: str, body: bytes, header: str) -> bool:
-    """What a receiver does; kept beside the signer so the two cannot drift apart."""
-    return hmac.compare_digest(signature(secret, timestamp, body), header)
