@@ -67,6 +67,11 @@ MUTATIONS: dict[str, tuple[str, Scope | None]] = {
     "retryJob": ('retryJob(id: "{job}")', None),
     "createApiKey": ('createApiKey(input: {name: "sec-made", scopes: [ADMIN]})', Scope.ADMIN),
     "revokeApiKey": ('revokeApiKey(name: "{victim}")', Scope.ADMIN),
+    "createWebhook": (
+        'createWebhook(input: {url: "https://example.org/hook", events: [JOB_FAILED]})',
+        Scope.ADMIN,
+    ),
+    "deleteWebhook": ('deleteWebhook(id: "webhook_0")', Scope.ADMIN),
 }
 SECRET_MARKERS = ("Traceback", "asyncpg", "sqlalchemy", "SELECT ", "key_hash", 'File "')
 KNOWN_CODES = {"BAD_USER_INPUT", "UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND", "RATE_LIMITED"}

@@ -35,10 +35,16 @@ MUTATION_SCOPES: Mapping[str, frozenset[Scope]] = {
     "retryJob": frozenset(),
     "createApiKey": _A,
     "revokeApiKey": _A,
+    "createWebhook": _A,
+    "deleteWebhook": _A,
     "__typename": frozenset(),
 }
 # Queries needing more than `read`.
-QUERY_SCOPES: Mapping[str, frozenset[Scope]] = {"apiKeys": _A}
+QUERY_SCOPES: Mapping[str, frozenset[Scope]] = {
+    "apiKeys": _A,
+    "webhooks": _A,
+    "webhookDeliveries": _A,
+}
 READ = frozenset({Scope.READ})
 
 

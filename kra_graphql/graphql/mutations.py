@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import strawberry
 
 from kra_graphql.errors import AppError, NotFound
-from kra_graphql.graphql import access_types
+from kra_graphql.graphql import access_types, webhook_types
 from kra_graphql.graphql.auth import check_job_owner
 from kra_graphql.graphql.inputs import (
     CollectRacesInput,
@@ -107,6 +107,14 @@ class Mutation:
     revoke_api_key: access_types.ApiKey = strawberry.mutation(
         resolver=access_types.revoke_api_key,
         description="Revoke an API key (admin); it stops working within seconds.",
+    )
+    create_webhook: webhook_types.CreatedWebhook = strawberry.mutation(
+        resolver=webhook_types.create_webhook,
+        description="Have a URL told of job ends (admin); the answer holds its secret, this once.",
+    )
+    delete_webhook: webhook_types.Webhook = strawberry.mutation(
+        resolver=webhook_types.delete_webhook,
+        description="Stop telling a webhook (admin); its pending deliveries are dropped.",
     )
 
 

@@ -9,7 +9,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ValidationCache
 
-from kra_graphql.graphql import access_types
+from kra_graphql.graphql import access_types, webhook_types
 from kra_graphql.graphql.document import DOCUMENT_CACHE_SIZE, KnownDocument
 from kra_graphql.graphql.fastpath import OFF, FastPath
 from kra_graphql.graphql.fastpath.executor import executor_class
@@ -210,6 +210,13 @@ class Query:
 
     api_keys: list[access_types.ApiKey] = strawberry.field(
         resolver=access_types.api_keys, description="Every API key, revoked ones too (admin)."
+    )
+    webhooks: list[webhook_types.Webhook] = strawberry.field(
+        resolver=webhook_types.webhooks, description="Every webhook, oldest first (admin)."
+    )
+    webhook_deliveries: Connection[webhook_types.WebhookDelivery] = strawberry.field(
+        resolver=webhook_types.webhook_deliveries,
+        description="A webhook's deliveries with their tries, newest first (admin).",
     )
 
 
