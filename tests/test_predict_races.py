@@ -241,7 +241,7 @@ async def poisoned(runtime: Runtime, day_races: list[str]) -> AsyncIterator[None
     finally:
         async with runtime.write() as session:
             for entry in entries:
-                values = dict(entry._asdict())
+                values: dict[str, Any] = dict(entry._asdict())
                 await session.execute(
                     update(Entry).where(col(Entry.id) == values.pop("id")).values(**values)
                 )
