@@ -272,7 +272,7 @@ async def test_poisoned_post_race_fields_change_no_prediction(
 async def test_bad_input_names_its_field_and_queues_nothing(
     gql_session: AsyncClientSession, day_races: list[str]
 ) -> None:
-    cases = [
+    cases: list[tuple[dict[str, Any], str, str]] = [
         ({"promptId": "no-such-prompt-v1"}, "NOT_FOUND", "input.promptId"),
         ({"date": "2025-13-40"}, "BAD_USER_INPUT", "input.date"),
         ({"date": "20990101"}, "BAD_USER_INPUT", "input.date"),
