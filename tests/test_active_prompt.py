@@ -105,7 +105,7 @@ async def test_activating_a_version_deactivates_the_previous_one_of_its_strategy
 async def test_concurrent_activations_leave_exactly_one_active(
     gql_session: AsyncClientSession, form_versions: list[str]
 ) -> None:
-    for _ in range(3):
+    for _ in range(5):
         results = await asyncio.gather(
             *(activate(gql_session, prompt_id) for prompt_id in (*form_versions, DEFAULT_FORM))
         )

@@ -75,29 +75,23 @@ async def create_prompt(runtime: Runtime, new: NewPrompt) -> Prompt:
 
 async def activate_prompt(runtime: Runtime, prompt_id: str) -> Prompt:
     """Make this version its strategy's active one, in one transaction with the previous
-    one's deactivation. Activations of one strategy take turns on its rows' locks, so the
-    later one sees (and deactivates) what the earlier one activated; the partial unique
-    index is the backstop."""
+    one's deactivation. Activations of one strategy take turns on its rows' locks and
+    write only after taking them, so the later one sees (and deactivates) what the earlier
+    one activated; the partial unique index is the backstop."""
     async with runtime.write() as session:
-        prompt = await session.get(Prompt, prompt_id)
-        if prompt is None:
+        found = await session.get(Prompt, prompt_id)
+        if found is None:
             raise NotFound(f"no prompt with id {prompt_id}", field="id")
-        await session.execute(
-            select(col(Prompt.id))
-            .where(col(Prompt.predictor) == prompt.predictor)
-            .with_for_update()
-        )
+        strategy = col(Prompt.predictor) == found.predictor
+        await session.execute(select(col(Prompt.id)).where(strategy).with_for_update())
         await session.execute(
             update(Prompt)
-            .where(
-                col(Prompt.predictor) == prompt.predictor,
-                col(Prompt.active),
-                col(Prompt.id) != prompt.id,
-            )
+            .where(strategy, col(Prompt.active), col(Prompt.id) != prompt_id)
             .values(active=False)
         )
-        await session.flush()
-        prompt.active = True
+        await session.execute(update(Prompt).where(col(Prompt.id) == prompt_id).values(active=True))
+        prompt = await session.get(Prompt, prompt_id, populate_existing=True)
+        assert prompt is not None  # locked above
     return prompt
 
 
