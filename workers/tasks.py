@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from kra_graphql.access.keys import SCHEDULE
 from kra_graphql.collection.params import CollectParams
 from kra_graphql.jobs.models import JobKind
 from kra_graphql.jobs.queue import JobQueue
@@ -42,7 +43,7 @@ async def collect_yesterday(ctx: dict[str, Any]) -> list[str]:
     for meet in Meet:
         params = CollectParams(race_date=yesterday, meet=meet.value)
         job = await submit_job(
-            runtime, queue, JobKind.COLLECTION, params.to_json(), requested_by="schedule"
+            runtime, queue, JobKind.COLLECTION, params.to_json(), requested_by=SCHEDULE
         )
         jobs.append(job.id)
     return jobs

@@ -30,6 +30,7 @@ MUTATION_SCOPES: Mapping[str, frozenset[Scope]] = {
     **REGISTRY.mutation_scopes(),
     "predictRace": _P,
     "createPrompt": _P,
+    "activatePrompt": _P,
     # Any key may cancel or retry its own jobs; the resolver checks whose job it is.
     "cancelJob": frozenset(),
     "retryJob": frozenset(),

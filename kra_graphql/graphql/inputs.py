@@ -120,11 +120,15 @@ class PeopleFilter:
 class PredictionFilter:
     race_id: strawberry.ID | None = None
     prompt_id: strawberry.ID | None = None
+    run_id: strawberry.ID | None = strawberry.field(
+        default=None, description="One run of predictRaces: its job id."
+    )
 
     def to_query(self) -> PredictionQuery:
         return PredictionQuery(
             race_id=_bounded_text(self.race_id, field="filter.raceId"),
             prompt_id=_bounded_text(self.prompt_id, field="filter.promptId"),
+            run_id=_bounded_text(self.run_id, field="filter.runId"),
         )
 
 

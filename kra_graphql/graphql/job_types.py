@@ -16,6 +16,7 @@ from kra_graphql.jobs import models
 from kra_graphql.jobs.events import JobEvent as JobEventData
 from kra_graphql.jobs.events import JobEventType, JobSnapshot
 from kra_graphql.jobs.models import JobKind, JobStatus
+from kra_graphql.jobs.visibility import JobVisibility
 from kra_graphql.lru import IdentityLRU
 
 MAX_LOG_LINES = 500
@@ -62,13 +63,13 @@ class Job(RowView, Node):
     async def parent(self, info: Info) -> Job | None:
         if self.parent_id is None:
             return None
-        row = await info.context.loaders.job.load(self.parent_id)
-        return Job.from_model(row) if row else None
+        return await visible_job(info, self.parent_id)
 
     @strawberry.field
     async def children(self, info: Info) -> list[Job]:
         rows = await info.context.loaders.job_children.load(str(self.id))
-        return [Job.from_model(row) for row in rows]
+        visibility = info.context.job_visibility
+        return [Job.from_model(row) for row in rows if visibility.sees(row.requested_by)]
 
     @strawberry.field(description="The last log lines, oldest first.")
     async def logs(self, info: Info, last: int = 20) -> list[JobLog]:
@@ -113,17 +114,29 @@ class JobEvent:
         )
 
     @classmethod
-    def broadcast(cls, event: JobEventData) -> JobEvent:
-        """One object for every subscriber of a hub event, so that the process answers each
-        subscription document once per event and encodes that answer once."""
-        view = _broadcast.get(event)
+    def broadcast(cls, event: JobEventData, viewer: JobVisibility) -> JobEvent:
+        """One object for every subscriber of a hub event who sees the same jobs, so that
+        the process answers each subscription document once per event and encodes that
+        answer once; an answer naming a job's parent or children depends on the viewer."""
+        views = _broadcast.get(event)
+        if views is None:
+            views = {}
+            _broadcast.put(event, views)
+        view = views.get(viewer)
         if view is None:
-            view = cls.from_data(event, SharedAnswers())
-            _broadcast.put(event, view)
+            view = views[viewer] = cls.from_data(event, SharedAnswers())
         return view
+
+
+async def visible_job(info: Info, job_id: str) -> Job | None:
+    """The job, or None when it is missing or out of the caller's sight (the same answer)."""
+    row = await info.context.loaders.job.load(job_id)
+    if row is None or not info.context.job_visibility.sees(row.requested_by):
+        return None
+    return Job.from_model(row)
 
 
 # The events most recently fanned out; a subscriber that falls further behind than this
 # computes its own answer, which is only slower.
 BROADCAST_EVENTS = 256
-_broadcast: IdentityLRU[JobEventData, JobEvent] = IdentityLRU(BROADCAST_EVENTS)
+_broadcast: IdentityLRU[JobEventData, dict[JobVisibility, JobEvent]] = IdentityLRU(BROADCAST_EVENTS)

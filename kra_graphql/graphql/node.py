@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kra_graphql.graphql.job_types import Job
+from kra_graphql.graphql.job_types import visible_job
 from kra_graphql.graphql.types import (
     Entry,
     Evaluation,
@@ -41,8 +41,7 @@ async def resolve_node(info: Info, node_id: str) -> Node | None:
         trainer = await loaders.trainer.load(rest)
         return Trainer(trainer) if trainer else None
     if prefix == "job":
-        job = await loaders.job.load(node_id)
-        return Job.from_model(job) if job else None
+        return await visible_job(info, node_id)
     if prefix == "prediction" and rest.isdigit():
         prediction = await info.context.read(lambda s: s.get(PredictionRow, int(rest)))
         return Prediction(prediction) if prediction else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cache
 from typing import Any
 
@@ -15,7 +16,7 @@ from kra_graphql.graphql.fastpath import OFF, FastPath
 from kra_graphql.graphql.fastpath.executor import executor_class
 from kra_graphql.graphql.fastpath.runner import fast_schema_class
 from kra_graphql.graphql.inputs import JobFilter, PeopleFilter, PredictionFilter, RaceFilter
-from kra_graphql.graphql.job_types import Job
+from kra_graphql.graphql.job_types import Job, visible_job
 from kra_graphql.graphql.mutations import Mutation
 from kra_graphql.graphql.node import resolve_node
 from kra_graphql.graphql.pagination import Connection, to_connection
@@ -182,16 +183,16 @@ class Query:
         after: str | None = None,
     ) -> Connection[Job]:
         query = filter.to_query() if filter else JobQuery()
+        query = replace(query, visibility=info.context.job_visibility)
         size = check_page_size(first)
         page = await info.context.read(
             lambda session: job_queries.list_jobs(session, query, first=size, after=after)
         )
         return to_connection(page, Job.from_model)
 
-    @strawberry.field
+    @strawberry.field(description="A job; null when it does not exist or is another key's.")
     async def job(self, info: Info, id: strawberry.ID) -> Job | None:
-        row = await info.context.loaders.job.load(str(id))
-        return Job.from_model(row) if row else None
+        return await visible_job(info, str(id))
 
     @strawberry.field(description="Collection progress of one race day at one meet.")
     async def collection_status(self, info: Info, date: str, meet: int) -> CollectionStatus:

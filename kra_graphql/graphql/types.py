@@ -360,7 +360,9 @@ class Race(RowView, Node):
     async def result(self, info: Info) -> list[Entry]:
         return await race_entries(info, str(self.id), placed=True)
 
-    @strawberry.field(description="Stand-alone predictions of this race, oldest first.")
+    @strawberry.field(
+        description="Predictions of this race by predictRace and predictRaces, oldest first."
+    )
     async def predictions(self, info: Info) -> list[Prediction]:
         rows = await info.context.loaders.predictions_by_race.load(str(self.id))
         return [Prediction(row) for row in rows]
@@ -398,6 +400,9 @@ class Prompt(RowView, Node):
     parameters: dict[str, Any] = strawberry.field(graphql_type=JSON)
     created_at: datetime
     parent_id: strawberry.Private[str | None]
+    active: bool = strawberry.field(
+        description="The version of its strategy that scheduled predictions use."
+    )
 
     @strawberry.field
     async def parent(self, info: Info) -> Prompt | None:
@@ -428,6 +433,9 @@ class Prediction(RowView, Node):
     created_at: datetime
     race_id: strawberry.Private[str]
     prompt_id: strawberry.Private[str]
+    run_id: strawberry.ID | None = strawberry.field(
+        description="The predictRaces job whose run this is; null for predictRace and evaluations."
+    )
 
     @strawberry.field
     async def race(self, info: Info) -> Race:

@@ -84,7 +84,7 @@ async def get_prompt(runtime: Runtime, prompt_id: str) -> Prompt:
     return prompt
 
 
-async def _answer(
+async def answer_race(
     runtime: Runtime, predictor: Predictor, prompt: Prompt, race_id: str, use_final_odds: bool
 ) -> tuple[PredictionAnswer, int]:
     async with runtime.sessions() as session:
@@ -94,7 +94,7 @@ async def _answer(
     return answer, round((time.perf_counter() - started) * 1000)
 
 
-def _row(
+def prediction_row(
     race_id: str,
     prompt: Prompt,
     answer: PredictionAnswer,
@@ -142,12 +142,12 @@ async def predict_race(
     """Predict and store (one stand-alone prediction per race and prompt, updated on re-run)."""
     prompt = await get_prompt(runtime, prompt_id)
     predictor = predictors.for_prompt(prompt)
-    answer, elapsed = await _answer(runtime, predictor, prompt, race_id, use_final_odds)
+    answer, elapsed = await answer_race(runtime, predictor, prompt, race_id, use_final_odds)
     async with runtime.sessions() as session:
         result = (await load_results(session, [race_id])).get(race_id)
     top3 = result.top3 if result else None
     correct = len(set(answer.picks) & top3) if top3 else None
-    row = _row(
+    row = prediction_row(
         race_id, prompt, answer, run_key=DIRECT, evaluation_id=None,
         deferred=answer.confidence < confidence_threshold, use_final_odds=use_final_odds,
         execution_ms=elapsed, correct=correct,
@@ -242,7 +242,7 @@ async def evaluate_prompt(
         async with limit:
             await progress.check_cancelled()
             try:
-                answer, elapsed = await _answer(
+                answer, elapsed = await answer_race(
                     runtime, predictor, prompt, race_id, params.use_final_odds
                 )
             except BadUserInput as error:  # e.g. fewer than three starters, no odds
@@ -252,7 +252,7 @@ async def evaluate_prompt(
             deferred = answer.confidence < params.confidence_threshold
             result = results[race_id]
             top3 = result.top3
-            row = _row(
+            row = prediction_row(
                 race_id, prompt, answer, run_key=run_key, evaluation_id=evaluation_id,
                 deferred=deferred, use_final_odds=params.use_final_odds, execution_ms=elapsed,
                 correct=len(set(answer.picks) & top3) if top3 else None,
