@@ -1,7 +1,7 @@
 """prediction runs and active prompts
 
-Revision ID: 7d3e5a1c9b42
-Revises: 2b7c4e9d1a30
+Revision ID: 7573119d301e
+Revises: 7d3e5a1c9b42
 Create Date: 2026-12-03 03:40:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "7d3e5a1c9b42"
-down_revision: str | None = "2b7c4e9d1a30"
+revision: str = "7573119d301e"
+down_revision: str | None = "7d3e5a1c9b42"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
