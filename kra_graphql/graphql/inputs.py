@@ -242,6 +242,11 @@ class EvaluatePromptInput:
     parallelism: int = strawberry.field(default=4, description="Predictions at once, 1-64.")
     use_final_odds: bool = False
     confidence_threshold: int = 0
+    run_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None,
+        description="Score the predictions these predictRaces runs stored (made with this "
+        "prompt) instead of predicting again; not with raceIds or dates.",
+    )
 
     def to_params(self) -> EvaluationParams:
         race_ids = (
@@ -250,9 +255,17 @@ class EvaluatePromptInput:
             else None
         )
         start, end = parse_date_range(self.date_from, self.date_to, field="input")
-        if race_ids is None and start is None and end is None:
-            raise BadUserInput("give raceIds or a date range", field="input.raceIds")
+        run_ids = None
+        if self.run_ids is not None:
+            run_ids = unique_ids([str(i) for i in self.run_ids], field="input.runIds", limit=20)
+            if race_ids is not None or start is not None or end is not None:
+                raise BadUserInput(
+                    "give runIds alone, without raceIds or dates", field="input.runIds"
+                )
+        elif race_ids is None and start is None and end is None:
+            raise BadUserInput("give raceIds, a date range or runIds", field="input.raceIds")
         return EvaluationParams(
+            run_ids=run_ids,
             prompt_id=str(self.prompt_id),
             race_ids=race_ids,
             date_from=start,
