@@ -116,11 +116,32 @@ class Settings(BaseSettings):
     prometheus_multiproc_dir: str | None = None
     worker_metrics_port: Annotated[int | None, Field(ge=1, le=65535)] = None
 
+    # Webhooks: the wait before each retry of a failed delivery, comma-separated seconds
+    # (one more try than waits; the default spends six tries over about an hour).
+    webhook_retry_delays_s: str = "30,120,300,900,2400"
+    webhook_timeout_s: Annotated[float, Field(gt=0, le=120)] = 10.0
+    # Production refuses webhook URLs that resolve to loopback, private or link-local
+    # addresses (the server's own network) unless this is true.
+    webhook_allow_private: bool = False
+    # Finished jobs (with their logs) and webhook deliveries older than this are deleted.
+    job_retention_days: Annotated[int, Field(ge=1, le=36_500)] = 90
+
     @field_validator("job_recovery_interval_s")
     @classmethod
     def _divides_minute(cls, value: int) -> int:
         if 60 % value:
             raise ValueError("must divide 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30 or 60)")
+        return value
+
+    @field_validator("webhook_retry_delays_s")
+    @classmethod
+    def _delays(cls, value: str) -> str:
+        try:
+            delays = [float(part) for part in value.split(",") if part.strip()]
+        except ValueError:
+            raise ValueError("expected seconds separated by commas, e.g. 30,120,300") from None
+        if not 1 <= len(delays) <= 20 or any(not 0 <= delay <= 86_400 for delay in delays):
+            raise ValueError("expected 1 to 20 waits of 0 to 86400 seconds")
         return value
 
     @field_validator("fast_path_off")
@@ -207,6 +228,10 @@ class Settings(BaseSettings):
     @property
     def cors_origins(self) -> list[str]:
         return _split(self.cors_allow_origins)
+
+    @property
+    def webhook_retry_delays(self) -> tuple[float, ...]:
+        return tuple(float(part) for part in self.webhook_retry_delays_s.split(",") if part.strip())
 
     @property
     def is_sqlite(self) -> bool:

@@ -81,6 +81,12 @@ KRA_LATENCY = Histogram(
     ["endpoint"],
     buckets=LATENCY_BUCKETS,
 )
+RETENTION_DELETED = Counter(
+    "kra_retention_deleted_total",
+    "Rows deleted by the daily retention task: finished jobs, their log lines, webhook"
+    " deliveries (JOB_RETENTION_DAYS).",
+    ["what"],
+)
 
 # Operation names come from clients: keep the label set bounded.
 MAX_OPERATION_NAMES = 200
@@ -109,6 +115,12 @@ def observe_job(job: Job) -> None:
     if job.started_at is not None and job.finished_at is not None:
         seconds = (job.finished_at - job.started_at).total_seconds()
         JOB_DURATION.labels(kind=job.kind, status=job.status).observe(max(0.0, seconds))
+
+
+def observe_retention(*, jobs: int, job_logs: int, webhook_deliveries: int) -> None:
+    RETENTION_DELETED.labels(what="jobs").inc(jobs)
+    RETENTION_DELETED.labels(what="job_logs").inc(job_logs)
+    RETENTION_DELETED.labels(what="webhook_deliveries").inc(webhook_deliveries)
 
 
 class _JobCounts(Collector):

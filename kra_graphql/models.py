@@ -5,6 +5,7 @@ from kra_graphql.db import metadata
 from kra_graphql.jobs.models import Job, JobLog
 from kra_graphql.prediction.models import Evaluation, Prediction, Prompt
 from kra_graphql.races.models import Entry, Horse, Jockey, Race, Trainer
+from kra_graphql.webhooks.models import Webhook, WebhookAttempt, WebhookDelivery
 
 __all__ = [
     "ApiKey",
@@ -18,5 +19,8 @@ __all__ = [
     "Prompt",
     "Race",
     "Trainer",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
     "metadata",
 ]

@@ -170,8 +170,9 @@ async def test_only_the_submitter_or_an_admin_cancels_or_retries_a_job(
     second = await submit(api_url, owner)
     assert first["requestedBy"] == owner_name
 
+    # Another key's job is out of sight: refused as a missing one.
     refused = await post(api_url, CANCEL, key=other, variables={"id": first["id"]})
-    assert codes(refused) == ["FORBIDDEN"]
+    assert codes(refused) == ["NOT_FOUND"]
     assert refused.json()["data"] is None
     state = await post(api_url, "query J($id: ID!) { job(id: $id) { status } }", key=API_KEY,
                        variables={"id": first["id"]})  # fmt: skip
@@ -181,7 +182,7 @@ async def test_only_the_submitter_or_an_admin_cancels_or_retries_a_job(
     by_admin = await post(api_url, CANCEL, key=API_KEY, variables={"id": second["id"]})
     assert codes(by_owner) == codes(by_admin) == []
     retry_refused = await post(api_url, RETRY, key=other, variables={"id": first["id"]})
-    assert codes(retry_refused) == ["FORBIDDEN"]
+    assert codes(retry_refused) == ["NOT_FOUND"]
     retried = await post(api_url, RETRY, key=owner, variables={"id": first["id"]})
     assert retried.json()["data"]["retryJob"]["status"] == "QUEUED"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from kra_graphql.graphql.rowview import row_attribute
-from kra_graphql.graphql.types import Horse, Race
+from kra_graphql.graphql.types import CollectionStatus, Horse, Race
 from kra_graphql.races.models import Horse as HorseModel
 from kra_graphql.races.queries import _row_type
 
@@ -19,7 +19,7 @@ def _horse_row(**values: object) -> HorseModel:
 
 
 def test_a_view_reads_its_row_and_keeps_its_own_values() -> None:
-    horse = Horse.from_model(_horse_row(prize_total=1200, sire_name="아비"))
+    horse = Horse(_horse_row(prize_total=1200, sire_name="아비"))
     assert horse.name == "말"
     assert horse.sire_name == "아비"
     assert horse.sex is None
@@ -39,4 +39,5 @@ def test_a_view_without_a_row_has_no_attributes() -> None:
 def test_plans_read_row_columns_from_the_row_and_own_values_from_the_object() -> None:
     assert row_attribute(Horse, "name") == "row.name"
     assert row_attribute(Horse, "birth_date") == "birth_date"
-    assert row_attribute(Race, "name") == "name"  # not a view: its values are its own
+    assert row_attribute(Race, "date") == "date"  # formatted: the view's own value
+    assert row_attribute(CollectionStatus, "date") == "date"  # not a view: its values are its own

@@ -7,6 +7,7 @@ import signal
 from datetime import timedelta, timezone
 from typing import Any
 
+import httpx
 from arq import Worker, cron, func
 from arq.connections import RedisSettings
 from redis.asyncio import Redis
@@ -21,6 +22,7 @@ from kra_graphql.kra.factory import create_http_client
 from kra_graphql.logging import get_logger
 from kra_graphql.metrics import observe_kra_call, serve_worker_metrics
 from kra_graphql.runtime import Runtime, require_redis_url
+from kra_graphql.webhooks.queue import DELIVER_WEBHOOK
 from workers import tasks
 
 log = get_logger(__name__)
@@ -37,6 +39,8 @@ async def _startup(ctx: dict[str, Any]) -> None:
     http = create_http_client(settings)
     ctx["runtime"] = runtime
     ctx["http"] = http
+    # Apart from the KRA client: other timeouts, and no base URL or KRA headers.
+    ctx["webhook_http"] = httpx.AsyncClient(timeout=settings.webhook_timeout_s)
     ctx["queue"] = JobQueue(
         ctx["redis"], prefix=settings.redis_prefix, queue_name=settings.arq_queue_name
     )
@@ -52,6 +56,8 @@ async def _startup(ctx: dict[str, Any]) -> None:
 async def _shutdown(ctx: dict[str, Any]) -> None:
     if "http" in ctx:
         await ctx["http"].aclose()
+    if "webhook_http" in ctx:
+        await ctx["webhook_http"].aclose()
     runtime: Runtime | None = ctx.get("runtime")
     if runtime is not None:
         await runtime.close()
@@ -68,7 +74,22 @@ def _cron_jobs(settings: Settings) -> list[Any]:
             second=set(range(0, 60, settings.job_recovery_interval_s)),
             run_at_startup=True,
             unique=True,
-        )
+        ),
+        cron(
+            tasks.send_due_webhooks,
+            name=f"{settings.redis_prefix}webhook-sweep",
+            second=set(range(0, 60, settings.job_recovery_interval_s)),
+            run_at_startup=True,
+            unique=True,
+        ),
+        cron(
+            tasks.apply_job_retention,
+            name=f"{settings.redis_prefix}job-retention",
+            hour={4},
+            minute={30},
+            second={0},
+            unique=True,
+        ),
     ]
     if settings.daily_collection_enabled:
         jobs.append(
@@ -98,6 +119,9 @@ def create_worker(
         functions=[
             func(tasks.ping, name="ping"),
             func(tasks.run_job, name=RUN_JOB, max_tries=max_tries),
+            func(
+                tasks.deliver_webhook, name=DELIVER_WEBHOOK, timeout=settings.webhook_timeout_s + 30
+            ),
         ],
         cron_jobs=_cron_jobs(settings),
         redis_settings=RedisSettings.from_dsn(require_redis_url(settings)),

@@ -5,14 +5,18 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from kra_graphql.access.keys import SCHEDULE
 from kra_graphql.collection.params import CollectParams
 from kra_graphql.jobs.models import JobKind
 from kra_graphql.jobs.queue import JobQueue
+from kra_graphql.jobs.retention import apply_retention
 from kra_graphql.jobs.runner import run_job as run_job_attempt
 from kra_graphql.jobs.service import recover_jobs, submit_job
 from kra_graphql.races.dates import seoul_today
 from kra_graphql.races.models import Meet
 from kra_graphql.runtime import Runtime
+from kra_graphql.webhooks.delivery import deliver
+from kra_graphql.webhooks.dispatch import send_due
 
 
 async def ping(ctx: dict[str, Any]) -> str:
@@ -39,7 +43,23 @@ async def collect_yesterday(ctx: dict[str, Any]) -> list[str]:
     for meet in Meet:
         params = CollectParams(race_date=yesterday, meet=meet.value)
         job = await submit_job(
-            runtime, queue, JobKind.COLLECTION, params.to_json(), requested_by="schedule"
+            runtime, queue, JobKind.COLLECTION, params.to_json(), requested_by=SCHEDULE
         )
         jobs.append(job.id)
     return jobs
+
+
+async def deliver_webhook(ctx: dict[str, Any], delivery_id: str, attempt: int) -> str:
+    """One try of a webhook delivery (not a job: it reports on jobs)."""
+    return await deliver(ctx["runtime"], ctx["webhook_http"], delivery_id, attempt)
+
+
+async def send_due_webhooks(ctx: dict[str, Any]) -> list[str]:
+    """Deliveries whose next try is due but on no queue (a crash, Redis down)."""
+    return await send_due(ctx["runtime"])
+
+
+async def apply_job_retention(ctx: dict[str, Any]) -> dict[str, int]:
+    """The daily clean-up of finished jobs and webhook deliveries past JOB_RETENTION_DAYS."""
+    pruned = await apply_retention(ctx["runtime"])
+    return {"jobs": pruned.jobs, "logs": pruned.logs, "deliveries": pruned.deliveries}

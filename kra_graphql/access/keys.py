@@ -39,8 +39,10 @@ DISPLAY_PREFIX_LENGTH = 12
 MIN_KEY_LENGTH = 20
 MAX_KEY_LENGTH = 200
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
-# Names the system itself writes as the submitter of jobs.
-RESERVED_NAMES = frozenset({"schedule", "cli"})
+# Names the system itself writes as the submitter of jobs: the scheduled ones (which
+# every reader of jobs sees) and the command line's own imports.
+SCHEDULE = "schedule"
+RESERVED_NAMES = frozenset({SCHEDULE, "cli"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,15 +30,22 @@ MUTATION_SCOPES: Mapping[str, frozenset[Scope]] = {
     **REGISTRY.mutation_scopes(),
     "predictRace": _P,
     "createPrompt": _P,
+    "activatePrompt": _P,
     # Any key may cancel or retry its own jobs; the resolver checks whose job it is.
     "cancelJob": frozenset(),
     "retryJob": frozenset(),
     "createApiKey": _A,
     "revokeApiKey": _A,
+    "createWebhook": _A,
+    "deleteWebhook": _A,
     "__typename": frozenset(),
 }
 # Queries needing more than `read`.
-QUERY_SCOPES: Mapping[str, frozenset[Scope]] = {"apiKeys": _A}
+QUERY_SCOPES: Mapping[str, frozenset[Scope]] = {
+    "apiKeys": _A,
+    "webhooks": _A,
+    "webhookDeliveries": _A,
+}
 READ = frozenset({Scope.READ})
 
 

@@ -19,6 +19,7 @@ from kra_graphql.graphql.request import OperationRequest
 from kra_graphql.jobs.hub import JobEventHub
 from kra_graphql.jobs.queue import JobQueue
 from kra_graphql.jobs.service import JobSubmitter
+from kra_graphql.jobs.visibility import JobVisibility
 from kra_graphql.prediction.service import Predictors
 from kra_graphql.runtime import Runtime
 
@@ -77,6 +78,12 @@ class Context:
     def submitter(self) -> str | None:
         """Recorded on the jobs this caller submits: the key's name, never the key."""
         return self.principal.name
+
+    @property
+    def job_visibility(self) -> JobVisibility:
+        """Which jobs this caller sees (read anew: a WebSocket's caller is known only
+        once connection_init has proven its key)."""
+        return JobVisibility.of(self.principal)
 
     @cached_property
     def loaders(self) -> Loaders:

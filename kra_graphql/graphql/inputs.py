@@ -18,7 +18,6 @@ from kra_graphql.collection.params import (
     check_race_numbers,
 )
 from kra_graphql.errors import BadUserInput
-from kra_graphql.graphql.flat_inputs import build_flat_inputs
 from kra_graphql.jobs.models import JobKind, JobStatus
 from kra_graphql.jobs.queries import JobQuery
 from kra_graphql.prediction.improvement import ImproveParams
@@ -31,7 +30,7 @@ from kra_graphql.prediction.service import (
     check_threshold,
     unique_ids,
 )
-from kra_graphql.races.dates import parse_race_date
+from kra_graphql.races.dates import parse_date_range, parse_race_date
 from kra_graphql.races.models import CollectionStatus, EnrichmentStatus, ResultStatus, check_meet
 from kra_graphql.races.people import PeopleQuery
 from kra_graphql.races.queries import RaceQuery
@@ -64,10 +63,7 @@ class RaceFilter:
         if self.date is not None and (self.date_from is not None or self.date_to is not None):
             raise BadUserInput("use either date or dateFrom/dateTo", field="filter.date")
         day = parse_race_date(self.date, field="filter.date") if self.date else None
-        start = parse_race_date(self.date_from, field="filter.dateFrom") if self.date_from else None
-        end = parse_race_date(self.date_to, field="filter.dateTo") if self.date_to else None
-        if start and end and start > end:
-            raise BadUserInput("dateFrom is after dateTo", field="filter.dateFrom")
+        start, end = parse_date_range(self.date_from, self.date_to, field="filter")
         meet = check_meet(self.meet, field="filter.meet") if self.meet is not None else None
         for status_name, status, allowed in (
             ("collectionStatus", self.collection_status, CollectionStatus),
@@ -124,11 +120,15 @@ class PeopleFilter:
 class PredictionFilter:
     race_id: strawberry.ID | None = None
     prompt_id: strawberry.ID | None = None
+    run_id: strawberry.ID | None = strawberry.field(
+        default=None, description="One run of predictRaces: its job id."
+    )
 
     def to_query(self) -> PredictionQuery:
         return PredictionQuery(
             race_id=_bounded_text(self.race_id, field="filter.raceId"),
             prompt_id=_bounded_text(self.prompt_id, field="filter.promptId"),
+            run_id=_bounded_text(self.run_id, field="filter.runId"),
         )
 
 
@@ -150,12 +150,7 @@ class JobFilter:
     requested_by: str | None = None
 
     def to_query(self, field: str = "filter") -> JobQuery:
-        start = (
-            parse_race_date(self.date_from, field=f"{field}.dateFrom") if self.date_from else None
-        )
-        end = parse_race_date(self.date_to, field=f"{field}.dateTo") if self.date_to else None
-        if start and end and start > end:
-            raise BadUserInput("dateFrom is after dateTo", field=f"{field}.dateFrom")
+        start, end = parse_date_range(self.date_from, self.date_to, field=field)
         return JobQuery(
             statuses=[s.value for s in _bounded(self.status, field=f"{field}.status")],
             kinds=[k.value for k in _bounded(self.kind, field=f"{field}.kind")],
@@ -247,6 +242,11 @@ class EvaluatePromptInput:
     parallelism: int = strawberry.field(default=4, description="Predictions at once, 1-64.")
     use_final_odds: bool = False
     confidence_threshold: int = 0
+    run_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None,
+        description="Score the predictions these predictRaces runs stored (made with this "
+        "prompt) instead of predicting again; not with raceIds or dates.",
+    )
 
     def to_params(self) -> EvaluationParams:
         race_ids = (
@@ -254,13 +254,18 @@ class EvaluatePromptInput:
             if self.race_ids is not None
             else None
         )
-        start = parse_race_date(self.date_from, field="input.dateFrom") if self.date_from else None
-        end = parse_race_date(self.date_to, field="input.dateTo") if self.date_to else None
-        if race_ids is None and start is None and end is None:
-            raise BadUserInput("give raceIds or a date range", field="input.raceIds")
-        if start and end and start > end:
-            raise BadUserInput("dateFrom is after dateTo", field="input.dateFrom")
+        start, end = parse_date_range(self.date_from, self.date_to, field="input")
+        run_ids = None
+        if self.run_ids is not None:
+            run_ids = unique_ids([str(i) for i in self.run_ids], field="input.runIds", limit=20)
+            if race_ids is not None or start is not None or end is not None:
+                raise BadUserInput(
+                    "give runIds alone, without raceIds or dates", field="input.runIds"
+                )
+        elif race_ids is None and start is None and end is None:
+            raise BadUserInput("give raceIds, a date range or runIds", field="input.raceIds")
         return EvaluationParams(
+            run_ids=run_ids,
             prompt_id=str(self.prompt_id),
             race_ids=race_ids,
             date_from=start,
@@ -317,10 +322,7 @@ class ImprovePromptInput:
     )
 
     def to_params(self) -> ImproveParams:
-        start = parse_race_date(self.date_from, field="input.dateFrom") if self.date_from else None
-        end = parse_race_date(self.date_to, field="input.dateTo") if self.date_to else None
-        if start and end and start > end:
-            raise BadUserInput("dateFrom is after dateTo", field="input.dateFrom")
+        start, end = parse_date_range(self.date_from, self.date_to, field="input")
         if not -(2**31) <= self.seed < 2**31:
             raise BadUserInput("a 32-bit integer", field="input.seed")
         return ImproveParams(
@@ -333,18 +335,3 @@ class ImprovePromptInput:
             date_to=end,
             parallelism=self.parallelism,
         ).check()
-
-
-build_flat_inputs(
-    RaceFilter,
-    PeopleFilter,
-    PredictionFilter,
-    JobFilter,
-    CollectRacesInput,
-    EnrichRacesInput,
-    CollectResultsInput,
-    PredictRaceInput,
-    EvaluatePromptInput,
-    CreatePromptInput,
-    ImprovePromptInput,
-)

@@ -10,11 +10,13 @@ from strawberry.scalars import JSON
 
 from kra_graphql.errors import BadUserInput
 from kra_graphql.graphql.fastpath.executor import SharedAnswers
+from kra_graphql.graphql.rowview import RowView
 from kra_graphql.graphql.types import Info, Node
 from kra_graphql.jobs import models
 from kra_graphql.jobs.events import JobEvent as JobEventData
 from kra_graphql.jobs.events import JobEventType, JobSnapshot
 from kra_graphql.jobs.models import JobKind, JobStatus
+from kra_graphql.jobs.visibility import JobVisibility
 from kra_graphql.lru import IdentityLRU
 
 MAX_LOG_LINES = 500
@@ -33,7 +35,7 @@ class JobLog:
 
 
 @strawberry.type(description="A long-running operation; its progress streams via jobProgress.")
-class Job(Node):
+class Job(RowView, Node):
     kind: JobKind
     status: JobStatus
     progress: int = strawberry.field(description="0-100; 100 once COMPLETED or PARTIAL.")
@@ -61,13 +63,13 @@ class Job(Node):
     async def parent(self, info: Info) -> Job | None:
         if self.parent_id is None:
             return None
-        row = await info.context.loaders.job.load(self.parent_id)
-        return Job.from_model(row) if row else None
+        return await visible_job(info, self.parent_id)
 
     @strawberry.field
     async def children(self, info: Info) -> list[Job]:
         rows = await info.context.loaders.job_children.load(str(self.id))
-        return [Job.from_model(row) for row in rows]
+        visibility = info.context.job_visibility
+        return [Job.from_model(row) for row in rows if visibility.sees(row.requested_by)]
 
     @strawberry.field(description="The last log lines, oldest first.")
     async def logs(self, info: Info, last: int = 20) -> list[JobLog]:
@@ -76,32 +78,19 @@ class Job(Node):
         rows = await info.context.loaders.job_logs.load((str(self.id), last))
         return [JobLog(level=r.level, message=r.message, created_at=r.created_at) for r in rows]
 
-    @classmethod
-    def from_model(cls, row: models.Job) -> Job:
-        return cls.from_snapshot(JobSnapshot.of(row))
+    row: strawberry.Private[JobSnapshot]
+    OWN = frozenset(("id", "kind", "status", "updated_at"))
+
+    def __init__(self, state: JobSnapshot) -> None:
+        self.row = state
+        self.id = strawberry.ID(state.job_id)
+        self.kind = models.JobKind(state.kind)
+        self.status = models.JobStatus(state.status)
+        self.updated_at = state.at
 
     @classmethod
-    def from_snapshot(cls, state: JobSnapshot) -> Job:
-        return cls(
-            id=strawberry.ID(state.job_id),
-            kind=models.JobKind(state.kind),
-            status=models.JobStatus(state.status),
-            progress=state.progress,
-            total_steps=state.total_steps,
-            completed_steps=state.completed_steps,
-            current_step=state.current_step,
-            estimated_completion=state.estimated_completion,
-            parameters=state.parameters,
-            result=state.result,
-            error=state.error,
-            retry_count=state.retry_count,
-            requested_by=state.requested_by,
-            created_at=state.created_at,
-            started_at=state.started_at,
-            finished_at=state.finished_at,
-            updated_at=state.at,
-            parent_id=state.parent_id,
-        )
+    def from_model(cls, row: models.Job) -> Job:
+        return cls(JobSnapshot.of(row))
 
 
 @strawberry.type(description="One change of a job, with the job's state right after it.")
@@ -120,22 +109,34 @@ class JobEvent:
             type=event.type,
             message=event.message,
             at=event.at,
-            job=Job.from_snapshot(event),
+            job=Job(event),
             shared_answers=shared,
         )
 
     @classmethod
-    def broadcast(cls, event: JobEventData) -> JobEvent:
-        """One object for every subscriber of a hub event, so that the process answers each
-        subscription document once per event and encodes that answer once."""
-        view = _broadcast.get(event)
+    def broadcast(cls, event: JobEventData, viewer: JobVisibility) -> JobEvent:
+        """One object for every subscriber of a hub event who sees the same jobs, so that
+        the process answers each subscription document once per event and encodes that
+        answer once; an answer naming a job's parent or children depends on the viewer."""
+        views = _broadcast.get(event)
+        if views is None:
+            views = {}
+            _broadcast.put(event, views)
+        view = views.get(viewer)
         if view is None:
-            view = cls.from_data(event, SharedAnswers())
-            _broadcast.put(event, view)
+            view = views[viewer] = cls.from_data(event, SharedAnswers())
         return view
+
+
+async def visible_job(info: Info, job_id: str) -> Job | None:
+    """The job, or None when it is missing or out of the caller's sight (the same answer)."""
+    row = await info.context.loaders.job.load(job_id)
+    if row is None or not info.context.job_visibility.sees(row.requested_by):
+        return None
+    return Job.from_model(row)
 
 
 # The events most recently fanned out; a subscriber that falls further behind than this
 # computes its own answer, which is only slower.
 BROADCAST_EVENTS = 256
-_broadcast: IdentityLRU[JobEventData, JobEvent] = IdentityLRU(BROADCAST_EVENTS)
+_broadcast: IdentityLRU[JobEventData, dict[JobVisibility, JobEvent]] = IdentityLRU(BROADCAST_EVENTS)

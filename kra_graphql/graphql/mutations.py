@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import strawberry
 
 from kra_graphql.errors import AppError, NotFound
-from kra_graphql.graphql import access_types
+from kra_graphql.graphql import access_types, webhook_types
 from kra_graphql.graphql.auth import check_job_owner
 from kra_graphql.graphql.backfill_types import BackfillRacesInput
 from kra_graphql.graphql.inputs import (
@@ -21,13 +21,15 @@ from kra_graphql.graphql.inputs import (
     PredictRaceInput,
 )
 from kra_graphql.graphql.job_types import Job
+from kra_graphql.graphql.prediction_inputs import PredictRacesInput
 from kra_graphql.graphql.types import Info, Prediction, Prompt
 from kra_graphql.jobs import service
+from kra_graphql.jobs.models import Job as JobRow
 from kra_graphql.jobs.models import JobKind
 from kra_graphql.jobs.registry import JobParams
 from kra_graphql.prediction import service as prediction_service
 from kra_graphql.prediction.improvement import check_improvable
-from kra_graphql.prediction.prompts import create_prompt
+from kra_graphql.prediction.prompts import activate_prompt, create_prompt
 from kra_graphql.prediction.service import check_threshold
 from kra_graphql.races.queries import existing_race_ids
 
@@ -50,14 +52,14 @@ class Mutation:
 
     @strawberry.mutation(description="Queued jobs end at once; running ones at their next step.")
     async def cancel_job(self, info: Info, id: strawberry.ID) -> Job:
-        job = await service.get_job(info.context.runtime, str(id))
+        job = await _visible_job(info, str(id))
         check_job_owner(info.context.principal, job.requested_by)
         row = await service.cancel_job(info.context.runtime, info.context.queue, str(id))
         return Job.from_model(row)
 
     @strawberry.mutation(description="Run a FAILED, PARTIAL or CANCELLED job again.")
     async def retry_job(self, info: Info, id: strawberry.ID) -> Job:
-        job = await service.get_job(info.context.runtime, str(id))
+        job = await _visible_job(info, str(id))
         check_job_owner(info.context.principal, job.requested_by)
         row = await service.retry_job(info.context.runtime, info.context.queue, str(id))
         return Job.from_model(row)
@@ -74,7 +76,7 @@ class Mutation:
                 confidence_threshold=threshold,
                 use_final_odds=input.use_final_odds,
             )
-        return Prediction.from_model(row)
+        return Prediction(row)
 
     @strawberry.mutation(description="Score a prompt over races with known results, as a job.")
     async def evaluate_prompt(self, info: Info, input: EvaluatePromptInput) -> Job:
@@ -99,7 +101,7 @@ class Mutation:
     @strawberry.mutation(description="Add a prompt version.")
     async def create_prompt(self, info: Info, input: CreatePromptInput) -> Prompt:
         row = await create_prompt(info.context.runtime, input.to_new())
-        return Prompt.from_model(row)
+        return Prompt(row)
 
     create_api_key: access_types.CreatedApiKey = strawberry.mutation(
         resolver=access_types.create_api_key,
@@ -109,6 +111,32 @@ class Mutation:
         resolver=access_types.revoke_api_key,
         description="Revoke an API key (admin); it stops working within seconds.",
     )
+    create_webhook: webhook_types.CreatedWebhook = strawberry.mutation(
+        resolver=webhook_types.create_webhook,
+        description="Have a URL told of job ends (admin); the answer holds its secret, this once.",
+    )
+    delete_webhook: webhook_types.Webhook = strawberry.mutation(
+        resolver=webhook_types.delete_webhook,
+        description="Stop telling a webhook (admin); its pending deliveries are dropped.",
+    )
+
+    @strawberry.mutation(
+        description="Predict every race of a day at one meet, as a job: one run, one step "
+        "per race; predicting the day again adds another run."
+    )
+    async def predict_races(self, info: Info, input: PredictRacesInput) -> Job:
+        params = input.to_params()
+        with input_fields():
+            await prediction_service.get_prompt(info.context.runtime, params.prompt_id)
+        return await _submit(info, JobKind.PREDICTION, params)
+
+    @strawberry.mutation(
+        description="Make this prompt version the active one of its strategy (predictor); "
+        "the one active before is no longer."
+    )
+    async def activate_prompt(self, info: Info, id: strawberry.ID) -> Prompt:
+        row = await activate_prompt(info.context.runtime, str(id))
+        return Prompt(row)
 
     @strawberry.mutation(
         description="Collect every race day of a date range as one job with a child job per "
@@ -123,6 +151,14 @@ async def _submit(info: Info, kind: JobKind, params: JobParams) -> Job:
     ctx = info.context
     row = await ctx.jobs.submit(kind, params.to_json(), requested_by=ctx.submitter)
     return Job.from_model(row)
+
+
+async def _visible_job(info: Info, job_id: str) -> JobRow:
+    """Another key's job is refused as a missing one: its existence is not disclosed."""
+    job = await service.get_job(info.context.runtime, job_id)
+    if not info.context.job_visibility.sees(job.requested_by):
+        raise NotFound(f"no job with id {job_id}", field="id")
+    return job
 
 
 async def _require_races(info: Info, race_ids: list[str]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kra_graphql.graphql.job_types import Job
+from kra_graphql.graphql.job_types import visible_job
 from kra_graphql.graphql.types import (
     Entry,
     Evaluation,
@@ -25,32 +25,31 @@ async def resolve_node(info: Info, node_id: str) -> Node | None:
     prefix, _, rest = node_id.partition("_")
     if not rest:
         prompt = await loaders.prompt.load(node_id)
-        return Prompt.from_model(prompt) if prompt else None
+        return Prompt(prompt) if prompt else None
     if prefix == "race":
         race = await loaders.race.load(node_id)
-        return Race.from_model(race) if race else None
+        return Race(race) if race else None
     if prefix == "entry":
         return await _entry(info, rest)
     if prefix == "horse":
         horse = await loaders.horse.load(rest)
-        return Horse.from_model(horse) if horse else None
+        return Horse(horse) if horse else None
     if prefix == "jockey":
         jockey = await loaders.jockey.load(rest)
-        return Jockey.from_model(jockey) if jockey else None
+        return Jockey(jockey) if jockey else None
     if prefix == "trainer":
         trainer = await loaders.trainer.load(rest)
-        return Trainer.from_model(trainer) if trainer else None
+        return Trainer(trainer) if trainer else None
     if prefix == "job":
-        job = await loaders.job.load(node_id)
-        return Job.from_model(job) if job else None
+        return await visible_job(info, node_id)
     if prefix == "prediction" and rest.isdigit():
         prediction = await info.context.read(lambda s: s.get(PredictionRow, int(rest)))
-        return Prediction.from_model(prediction) if prediction else None
+        return Prediction(prediction) if prediction else None
     if prefix == "evaluation" and rest.isdigit():
         evaluation = await info.context.read(lambda s: s.get(EvaluationRow, int(rest)))
-        return Evaluation.from_model(evaluation) if evaluation else None
+        return Evaluation(evaluation) if evaluation else None
     prompt = await loaders.prompt.load(node_id)
-    return Prompt.from_model(prompt) if prompt else None
+    return Prompt(prompt) if prompt else None
 
 
 async def _entry(info: Info, rest: str) -> Entry | None:
@@ -61,4 +60,4 @@ async def _entry(info: Info, rest: str) -> Entry | None:
     found: EntryRow | None = next(
         (row.entry for row in rows if row.entry.gate_number == int(gate)), None
     )
-    return Entry.from_model(found, info.context.loaders) if found else None
+    return Entry(found, info.context.loaders) if found else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cache
 from typing import Any
 
@@ -9,13 +10,13 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ValidationCache
 
-from kra_graphql.graphql import access_types
+from kra_graphql.graphql import access_types, webhook_types
 from kra_graphql.graphql.document import DOCUMENT_CACHE_SIZE, KnownDocument
 from kra_graphql.graphql.fastpath import OFF, FastPath
 from kra_graphql.graphql.fastpath.executor import executor_class
 from kra_graphql.graphql.fastpath.runner import fast_schema_class
 from kra_graphql.graphql.inputs import JobFilter, PeopleFilter, PredictionFilter, RaceFilter
-from kra_graphql.graphql.job_types import Job
+from kra_graphql.graphql.job_types import Job, visible_job
 from kra_graphql.graphql.mutations import Mutation
 from kra_graphql.graphql.node import resolve_node
 from kra_graphql.graphql.pagination import Connection, to_connection
@@ -75,12 +76,12 @@ class Query:
         page = await info.context.read(
             lambda session: queries.list_races(session, query, first=size, after=after)
         )
-        return to_connection(page, Race.from_model)
+        return to_connection(page, Race)
 
     @strawberry.field
     async def race(self, info: Info, id: strawberry.ID) -> Race | None:
         row = await info.context.read(lambda session: queries.get_race(session, str(id)))
-        return Race.from_model(row) if row else None
+        return Race(row) if row else None
 
     @strawberry.field(description="Any object by its global id.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
@@ -95,12 +96,12 @@ class Query:
         after: str | None = None,
     ) -> Connection[Horse]:
         page = await _people(info, "horse", filter, first, after)
-        return to_connection(page, Horse.from_model)
+        return to_connection(page, Horse)
 
     @strawberry.field
     async def horse(self, info: Info, horse_no: str) -> Horse | None:
         row = await info.context.loaders.horse.load(horse_no)
-        return Horse.from_model(row) if row else None
+        return Horse(row) if row else None
 
     @strawberry.field(description="Jockeys by name.")
     async def jockeys(
@@ -111,12 +112,12 @@ class Query:
         after: str | None = None,
     ) -> Connection[Jockey]:
         page = await _people(info, "jockey", filter, first, after)
-        return to_connection(page, Jockey.from_model)
+        return to_connection(page, Jockey)
 
     @strawberry.field
     async def jockey(self, info: Info, jockey_no: str) -> Jockey | None:
         row = await info.context.loaders.jockey.load(jockey_no)
-        return Jockey.from_model(row) if row else None
+        return Jockey(row) if row else None
 
     @strawberry.field(description="Trainers by name.")
     async def trainers(
@@ -127,12 +128,12 @@ class Query:
         after: str | None = None,
     ) -> Connection[Trainer]:
         page = await _people(info, "trainer", filter, first, after)
-        return to_connection(page, Trainer.from_model)
+        return to_connection(page, Trainer)
 
     @strawberry.field
     async def trainer(self, info: Info, trainer_no: str) -> Trainer | None:
         row = await info.context.loaders.trainer.load(trainer_no)
-        return Trainer.from_model(row) if row else None
+        return Trainer(row) if row else None
 
     @strawberry.field(description="Predictions, newest first.")
     async def predictions(
@@ -149,12 +150,12 @@ class Query:
                 session, query, first=size, after=after
             )
         )
-        return to_connection(page, Prediction.from_model)
+        return to_connection(page, Prediction)
 
     @strawberry.field(description="Every prompt version.")
     async def prompts(self, info: Info) -> list[Prompt]:
         rows = await info.context.read(prediction_queries.list_prompts)
-        return [Prompt.from_model(row) for row in rows]
+        return [Prompt(row) for row in rows]
 
     @strawberry.field(description="Evaluations, newest first.")
     async def evaluations(
@@ -171,7 +172,7 @@ class Query:
                 session, prompt, first=size, after=after
             )
         )
-        return to_connection(page, Evaluation.from_model)
+        return to_connection(page, Evaluation)
 
     @strawberry.field(description="Jobs, newest first.")
     async def jobs(
@@ -182,16 +183,16 @@ class Query:
         after: str | None = None,
     ) -> Connection[Job]:
         query = filter.to_query() if filter else JobQuery()
+        query = replace(query, visibility=info.context.job_visibility)
         size = check_page_size(first)
         page = await info.context.read(
             lambda session: job_queries.list_jobs(session, query, first=size, after=after)
         )
         return to_connection(page, Job.from_model)
 
-    @strawberry.field
+    @strawberry.field(description="A job; null when it does not exist or is another key's.")
     async def job(self, info: Info, id: strawberry.ID) -> Job | None:
-        row = await info.context.loaders.job.load(str(id))
-        return Job.from_model(row) if row else None
+        return await visible_job(info, str(id))
 
     @strawberry.field(description="Collection progress of one race day at one meet.")
     async def collection_status(self, info: Info, date: str, meet: int) -> CollectionStatus:
@@ -210,6 +211,13 @@ class Query:
 
     api_keys: list[access_types.ApiKey] = strawberry.field(
         resolver=access_types.api_keys, description="Every API key, revoked ones too (admin)."
+    )
+    webhooks: list[webhook_types.Webhook] = strawberry.field(
+        resolver=webhook_types.webhooks, description="Every webhook, oldest first (admin)."
+    )
+    webhook_deliveries: Connection[webhook_types.WebhookDelivery] = strawberry.field(
+        resolver=webhook_types.webhook_deliveries,
+        description="A webhook's deliveries with their tries, newest first (admin).",
     )
 
 

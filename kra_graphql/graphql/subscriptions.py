@@ -27,8 +27,9 @@ class Subscription:
         job_id = str(id)
         # Subscribe before reading the snapshot so no change falls in between.
         async with ctx.hub.subscribe(lambda event: event.job_id == job_id) as subscriber:
+            viewer = ctx.job_visibility
             row = await _load(ctx.runtime, job_id)
-            if row is None:
+            if row is None or not viewer.sees(row.requested_by):
                 raise NotFound(f"no job with id {job_id}", field="id")
             snapshot = events.JobEvent.of(row, events.JobEventType.SNAPSHOT)
             yield JobEvent.from_data(snapshot)
@@ -50,7 +51,7 @@ class Subscription:
                     events.JobEventType.STATUS,
                     events.JobEventType.SNAPSHOT,
                 }
-                yield JobEvent.broadcast(event)
+                yield JobEvent.broadcast(event, viewer)
             # The terminal event is on its way: let the other subscribers' deliveries go
             # before this subscription's completion and clean-up.
             await asyncio.sleep(0)
@@ -61,10 +62,12 @@ class Subscription:
     ) -> AsyncGenerator[JobEvent, None]:
         query = (filter or JobFilter()).to_query()
         statuses, kinds = set(query.statuses), set(query.kinds)
+        viewer = info.context.job_visibility
 
         def wanted(event: events.JobEvent) -> bool:
             return (
                 event.type is events.JobEventType.STATUS
+                and viewer.sees(event.requested_by)
                 and (not statuses or event.status in statuses)
                 and (not kinds or event.kind in kinds)
                 and (query.requested_by is None or event.requested_by == query.requested_by)
@@ -76,7 +79,7 @@ class Subscription:
                 # Missed events cannot be recovered here: a status change has no row.
                 if event is not None:
                     info.context.forget_loaders()
-                    yield JobEvent.broadcast(event)
+                    yield JobEvent.broadcast(event, viewer)
 
 
 async def _load(runtime: Runtime, job_id: str) -> JobRow | None:

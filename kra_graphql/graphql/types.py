@@ -8,6 +8,7 @@ from enum import Enum
 from typing import Any, Generic, NamedTuple, TypeVar
 
 import strawberry
+from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
 from kra_graphql.graphql import ids
@@ -87,7 +88,7 @@ async def _history(
 ) -> Connection[Entry]:
     page = await info.context.loaders.history[kind].load((number, check_page_size(first), after))
     loaders = info.context.loaders
-    return to_connection(page, lambda row: Entry.from_model(row, loaders))
+    return to_connection(page, lambda row: Entry(row, loaders))
 
 
 @strawberry.type
@@ -123,10 +124,6 @@ class Horse(RowView, Node):
         self.birth_date = format_race_date(row.birth_date) if row.birth_date else None
         self.prize_total = float(row.prize_total) if row.prize_total is not None else None
 
-    @classmethod
-    def from_model(cls, row: models.Horse) -> Horse:
-        return cls(row)
-
 
 @strawberry.type
 class Jockey(RowView, Node):
@@ -153,10 +150,6 @@ class Jockey(RowView, Node):
         self.row = row
         self.id = strawberry.ID(ids.jockey_id(row.jockey_no))
         self.debut_date = format_race_date(row.debut_date) if row.debut_date else None
-
-    @classmethod
-    def from_model(cls, row: models.Jockey) -> Jockey:
-        return cls(row)
 
 
 @strawberry.type
@@ -185,10 +178,6 @@ class Trainer(RowView, Node):
         self.row = row
         self.id = strawberry.ID(ids.trainer_id(row.trainer_no))
 
-    @classmethod
-    def from_model(cls, row: models.Trainer) -> Trainer:
-        return cls(row)
-
 
 class KnownPeople(NamedTuple):
     """An entry's horse, jockey and trainer, for the kinds the listing resolver loaded."""
@@ -216,21 +205,26 @@ class Later(Generic[T]):
         return self._load(*self._args).__await__()
 
 
+async def _referenced(loader: DataLoader[str, R | None], key: str) -> R:
+    """A row another row refers to: its foreign key makes a miss a sign of corruption."""
+    row = await loader.load(key)
+    if row is None:
+        raise LookupError(f"{key}, referenced by another row, is missing")
+    return row
+
+
 async def _horse_of(loaders: Loaders, horse_no: str) -> Horse:
-    row = await loaders.horse.load(horse_no)
-    if row is None:  # the foreign key makes this unreachable short of corruption
-        raise LookupError(f"horse {horse_no} of an entry is missing")
-    return Horse.from_model(row)
+    return Horse(await _referenced(loaders.horse, horse_no))
 
 
 async def _jockey_of(loaders: Loaders, jockey_no: str) -> Jockey | None:
     row = await loaders.jockey.load(jockey_no)
-    return Jockey.from_model(row) if row is not None else None
+    return Jockey(row) if row is not None else None
 
 
 async def _trainer_of(loaders: Loaders, trainer_no: str) -> Trainer | None:
     row = await loaders.trainer.load(trainer_no)
-    return Trainer.from_model(row) if row is not None else None
+    return Trainer(row) if row is not None else None
 
 
 def _person(
@@ -260,7 +254,7 @@ async def race_entries(info: Info, race_id: str, *, placed: bool = False) -> lis
             key=lambda row: (row.entry.finish_position, row.entry.gate_number),
         )
     if not kinds:
-        return [Entry.from_model(row.entry, info.context.loaders) for row in rows]
+        return [Entry(row.entry, info.context.loaders) for row in rows]
     # Convert each person once per request (a jockey rides in most races of a day), and
     # apart for each set of columns read: a person read with fewer lacks the others.
     memo = info.context.loaders.converted
@@ -274,14 +268,14 @@ async def race_entries(info: Info, race_id: str, *, placed: bool = False) -> lis
         return found
 
     return [
-        Entry.from_model(
+        Entry(
             row.entry,
             info.context.loaders,
             KnownPeople(
                 kinds,
-                once(Horse.from_model, row.horse, row.entry.horse_no),
-                once(Jockey.from_model, row.jockey, row.entry.jockey_no),
-                once(Trainer.from_model, row.trainer, row.entry.trainer_no),
+                once(Horse, row.horse, row.entry.horse_no),
+                once(Jockey, row.jockey, row.entry.jockey_no),
+                once(Trainer, row.trainer, row.entry.trainer_no),
             ),
         )
         for row in rows
@@ -311,10 +305,7 @@ class Entry(RowView, Node):
 
     @strawberry.field
     async def race(self, info: Info) -> Race:
-        row = await info.context.loaders.race.load(self.race_id)
-        if row is None:  # the foreign key makes this unreachable short of corruption
-            raise LookupError(f"race {self.race_id} of entry {self.id} is missing")
-        return Race.from_model(row)
+        return Race(await _referenced(info.context.loaders.race, self.race_id))
 
     # Plain values, no resolvers: the person itself when the resolver that listed the
     # entries loaded it (the common case), otherwise a load that runs only if the query
@@ -337,13 +328,9 @@ class Entry(RowView, Node):
             "trainer", known.trainer, known, row.trainer_no, _trainer_of, loaders
         )
 
-    @classmethod
-    def from_model(cls, row: models.Entry, loaders: Loaders, known: KnownPeople = NOBODY) -> Entry:
-        return cls(row, loaders, known)
-
 
 @strawberry.type
-class Race(Node):
+class Race(RowView, Node):
     date: str = strawberry.field(description="Race day, YYYYMMDD (Asia/Seoul).")
     meet: int = strawberry.field(description="1 Seoul, 2 Jeju, 3 Busan-Gyeongnam.")
     race_number: int
@@ -373,33 +360,19 @@ class Race(Node):
     async def result(self, info: Info) -> list[Entry]:
         return await race_entries(info, str(self.id), placed=True)
 
-    @strawberry.field(description="Stand-alone predictions of this race, oldest first.")
+    @strawberry.field(
+        description="Predictions of this race by predictRace and predictRaces, oldest first."
+    )
     async def predictions(self, info: Info) -> list[Prediction]:
         rows = await info.context.loaders.predictions_by_race.load(str(self.id))
-        return [Prediction.from_model(row) for row in rows]
+        return [Prediction(row) for row in rows]
 
-    @classmethod
-    def from_model(cls, row: models.Race) -> Race:
-        return cls(
-            id=strawberry.ID(row.id),
-            date=format_race_date(row.race_date),
-            meet=row.meet,
-            race_number=row.race_number,
-            name=row.name,
-            distance=row.distance,
-            race_class=row.race_class,
-            age_condition=row.age_condition,
-            prize_condition=row.prize_condition,
-            track_condition=row.track_condition,
-            weather=row.weather,
-            collection_status=row.collection_status,
-            enrichment_status=row.enrichment_status,
-            result_status=row.result_status,
-            quality_score=row.quality_score,
-            quality_warnings=list(row.quality_warnings),
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-        )
+    row: strawberry.Private[models.Race]
+    OWN = frozenset(("date",))
+
+    def __init__(self, row: models.Race) -> None:
+        self.row = row
+        self.date = format_race_date(row.race_date)
 
 
 @strawberry.type(description="How far the races of one day at one meet have been collected.")
@@ -419,7 +392,7 @@ strawberry.enum(PredictorKind)
 
 
 @strawberry.type(description="A versioned prediction strategy.")
-class Prompt(Node):
+class Prompt(RowView, Node):
     version: str
     name: str
     text: str
@@ -427,30 +400,27 @@ class Prompt(Node):
     parameters: dict[str, Any] = strawberry.field(graphql_type=JSON)
     created_at: datetime
     parent_id: strawberry.Private[str | None]
+    active: bool = strawberry.field(
+        description="The version of its strategy that scheduled predictions use."
+    )
 
     @strawberry.field
     async def parent(self, info: Info) -> Prompt | None:
         if self.parent_id is None:
             return None
         row = await info.context.loaders.prompt.load(self.parent_id)
-        return Prompt.from_model(row) if row else None
+        return Prompt(row) if row else None
 
-    @classmethod
-    def from_model(cls, row: prediction_models.Prompt) -> Prompt:
-        return cls(
-            id=strawberry.ID(row.id),
-            version=row.version,
-            name=row.name,
-            text=row.text,
-            predictor=PredictorKind(row.predictor),
-            parameters=row.parameters,
-            created_at=row.created_at,
-            parent_id=row.parent_id,
-        )
+    row: strawberry.Private[prediction_models.Prompt]
+    OWN = frozenset(("predictor",))
+
+    def __init__(self, row: prediction_models.Prompt) -> None:
+        self.row = row
+        self.predictor = PredictorKind(row.predictor)
 
 
 @strawberry.type
-class Prediction(Node):
+class Prediction(RowView, Node):
     predicted: list[int] = strawberry.field(description="Gate numbers, first pick first.")
     confidence: int = strawberry.field(description="0-100.")
     reasoning: str | None
@@ -463,43 +433,30 @@ class Prediction(Node):
     created_at: datetime
     race_id: strawberry.Private[str]
     prompt_id: strawberry.Private[str]
+    run_id: strawberry.ID | None = strawberry.field(
+        description="The predictRaces job whose run this is; null for predictRace and evaluations."
+    )
 
     @strawberry.field
     async def race(self, info: Info) -> Race:
-        row = await info.context.loaders.race.load(self.race_id)
-        if row is None:
-            raise LookupError(f"race {self.race_id} of prediction {self.id} is missing")
-        return Race.from_model(row)
+        return Race(await _referenced(info.context.loaders.race, self.race_id))
 
     @strawberry.field
     async def prompt(self, info: Info) -> Prompt:
-        row = await info.context.loaders.prompt.load(self.prompt_id)
-        if row is None:
-            raise LookupError(f"prompt {self.prompt_id} of prediction {self.id} is missing")
-        return Prompt.from_model(row)
+        return Prompt(await _referenced(info.context.loaders.prompt, self.prompt_id))
 
-    @classmethod
-    def from_model(cls, row: prediction_models.Prediction) -> Prediction:
-        picks = [row.first_pick, row.second_pick, row.third_pick]
-        return cls(
-            id=strawberry.ID(ids.prediction_id(row.id or 0)),
-            predicted=[pick for pick in picks if pick is not None],
-            confidence=row.confidence,
-            reasoning=row.reasoning,
-            deferred=row.deferred,
-            valid_answer=row.valid_answer,
-            used_final_odds=row.used_final_odds,
-            model_version=row.model_version,
-            execution_ms=row.execution_ms,
-            correct_count=row.correct_count,
-            created_at=row.created_at,
-            race_id=row.race_id,
-            prompt_id=row.prompt_id,
-        )
+    row: strawberry.Private[prediction_models.Prediction]
+    OWN = frozenset(("id", "predicted"))
+
+    def __init__(self, row: prediction_models.Prediction) -> None:
+        self.row = row
+        self.id = strawberry.ID(ids.prediction_id(row.id or 0))
+        picks = (row.first_pick, row.second_pick, row.third_pick)
+        self.predicted = [pick for pick in picks if pick is not None]
 
 
 @strawberry.type(description="One prompt scored over a set of races with known results.")
-class Evaluation(Node):
+class Evaluation(RowView, Node):
     race_count: int
     excluded_count: int
     success_rate: float
@@ -511,40 +468,25 @@ class Evaluation(Node):
     created_at: datetime
     prompt_id: strawberry.Private[str]
     job_id: strawberry.Private[str | None]
-    evaluation_id: strawberry.Private[int]
 
     @strawberry.field
     async def prompt(self, info: Info) -> Prompt:
-        row = await info.context.loaders.prompt.load(self.prompt_id)
-        if row is None:
-            raise LookupError(f"prompt {self.prompt_id} of evaluation {self.id} is missing")
-        return Prompt.from_model(row)
+        return Prompt(await _referenced(info.context.loaders.prompt, self.prompt_id))
 
     @strawberry.field(description="The predictions it scored, newest first.")
     async def predictions(
         self, info: Info, first: int = 20, after: str | None = None
     ) -> Connection[Prediction]:
         size = check_page_size(first)
-        query = PredictionQuery(evaluation_id=self.evaluation_id)
+        query = PredictionQuery(evaluation_id=self.row.id)
         page = await info.context.read(
             lambda session: list_predictions(session, query, first=size, after=after)
         )
-        return to_connection(page, Prediction.from_model)
+        return to_connection(page, Prediction)
 
-    @classmethod
-    def from_model(cls, row: prediction_models.Evaluation) -> Evaluation:
-        return cls(
-            id=strawberry.ID(ids.evaluation_id(row.id or 0)),
-            race_count=row.race_count,
-            excluded_count=row.excluded_count,
-            success_rate=row.success_rate,
-            average_correct=row.average_correct,
-            win_hit_rate=row.win_hit_rate,
-            used_final_odds=row.used_final_odds,
-            metrics=row.metrics,
-            parameters=row.parameters,
-            created_at=row.created_at,
-            prompt_id=row.prompt_id,
-            job_id=row.job_id,
-            evaluation_id=row.id or 0,
-        )
+    row: strawberry.Private[prediction_models.Evaluation]
+    OWN = frozenset(("id",))
+
+    def __init__(self, row: prediction_models.Evaluation) -> None:
+        self.row = row
+        self.id = strawberry.ID(ids.evaluation_id(row.id or 0))

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from kra_graphql.jobs.models import Job, JobLog
+from kra_graphql.jobs.visibility import EVERY_JOB, JobVisibility
 from kra_graphql.pagination import Key, Keyset, Page, keyset_page
 
 
@@ -22,6 +23,7 @@ class JobQuery:
     created_from: date | None = None
     created_to: date | None = None
     requested_by: str | None = None
+    visibility: JobVisibility = EVERY_JOB
 
 
 def _filters(query: JobQuery) -> list[ColumnElement[bool]]:
@@ -38,6 +40,8 @@ def _filters(query: JobQuery) -> list[ColumnElement[bool]]:
         conditions.append(col(Job.created_at) < end)
     if query.requested_by is not None:
         conditions.append(col(Job.requested_by) == query.requested_by)
+    if (visible := query.visibility.condition()) is not None:
+        conditions.append(visible)
     return conditions
 
 

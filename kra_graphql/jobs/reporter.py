@@ -10,7 +10,9 @@ from sqlmodel import col
 from kra_graphql.db import utcnow
 from kra_graphql.jobs.events import JobEvent, JobEventType, publish
 from kra_graphql.jobs.models import Job, JobLog
+from kra_graphql.jobs.states import TERMINAL_STATUSES
 from kra_graphql.runtime import Runtime
+from kra_graphql.webhooks.dispatch import record_deliveries, send_soon
 
 
 class JobCancelled(Exception):
@@ -26,7 +28,12 @@ async def write_job(
     message: str | None = None,
     log_level: str | None = None,
 ) -> Job:
-    """Change a job row, bump its event sequence atomically and publish the new state."""
+    """Change a job row, bump its event sequence atomically and publish the new state.
+
+    Every write that ends a job passes here, whoever makes it (a worker, a cancellation
+    through the API): so here, in the same transaction, its webhook deliveries are
+    recorded, and they are sent once it has committed."""
+    deliveries: list[str] = []
     async with runtime.sessions() as session, session.begin():
         if log_level is not None and message is not None:
             await session.execute(
@@ -39,7 +46,11 @@ async def write_job(
             .returning(Job)
         )
         job = (await session.scalars(statement)).one()
+        if values.get("status") in TERMINAL_STATUSES:
+            deliveries = await record_deliveries(session, job)
     await publish(runtime.redis, runtime.settings.redis_prefix, JobEvent.of(job, event, message))
+    if deliveries:
+        await send_soon(runtime, deliveries)
     return job
 
 

@@ -8,6 +8,7 @@ from kra_graphql.access.keys import Scope
 from kra_graphql.jobs.clients import WorkerClients
 from kra_graphql.jobs.registry import JobDefinition, JobMutation
 from kra_graphql.jobs.states import JobKind
+from kra_graphql.prediction.day import DayPredictionParams, predict_day
 from kra_graphql.prediction.improvement import ImproveParams, improve_prompt
 from kra_graphql.prediction.service import EvaluationParams, evaluate_prompt
 from kra_graphql.progress import JobOutcome, Progress
@@ -26,6 +27,12 @@ async def _improve(
     return await improve_prompt(runtime, progress, params, predictors=clients.predictors)
 
 
+async def _predict_day(
+    runtime: Runtime, progress: Progress, params: DayPredictionParams, clients: WorkerClients
+) -> JobOutcome:
+    return await predict_day(runtime, clients.predictors, progress, params)
+
+
 JOBS: tuple[JobDefinition[Any], ...] = (
     JobDefinition(
         JobKind.EVALUATION,
@@ -38,5 +45,11 @@ JOBS: tuple[JobDefinition[Any], ...] = (
         ImproveParams,
         _improve,
         JobMutation("improvePrompt", Scope.PREDICT),
+    ),
+    JobDefinition(
+        JobKind.PREDICTION,
+        DayPredictionParams,
+        _predict_day,
+        JobMutation("predictRaces", Scope.PREDICT),
     ),
 )

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Text, UniqueConstraint
+from sqlalchemy import Index, Text, UniqueConstraint, false, text
 from sqlmodel import Field, SQLModel
 
 from kra_graphql.db import JSONType, UTCDateTime, utcnow
@@ -20,7 +20,18 @@ class PredictorKind(StrEnum):
 
 class Prompt(SQLModel, table=True):
     __tablename__ = "prompts"
-    __table_args__ = (UniqueConstraint("name", "version"),)
+    __table_args__ = (
+        UniqueConstraint("name", "version"),
+        # One champion per strategy, enforced by the database so that two concurrent
+        # activations cannot both win.
+        Index(
+            None,
+            "predictor",
+            unique=True,
+            postgresql_where=text("active"),
+            sqlite_where=text("active"),
+        ),
+    )
 
     id: str = Field(primary_key=True, max_length=80)  # e.g. base-prompt-v1.0
     name: str = Field(max_length=60, nullable=False)
@@ -29,6 +40,10 @@ class Prompt(SQLModel, table=True):
     predictor: str = Field(max_length=16, nullable=False)
     parameters: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType, nullable=False)
     parent_id: str | None = Field(default=None, foreign_key="prompts.id")
+    # The version of its strategy that scheduled predictions use (activatePrompt).
+    active: bool = Field(
+        default=False, nullable=False, sa_column_kwargs={"server_default": false()}
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
 
@@ -53,7 +68,8 @@ class Evaluation(SQLModel, table=True):
 class Prediction(SQLModel, table=True):
     __tablename__ = "predictions"
     # run_key separates a direct prediction ("direct") from those of an
-    # evaluation ("evaluation:<id>"): a re-run updates its own row only.
+    # evaluation ("evaluation:<id>") and of a day's run (the job id): a re-run updates
+    # its own row only.
     __table_args__ = (UniqueConstraint("race_id", "prompt_id", "run_key"),)
 
     id: int | None = Field(default=None, primary_key=True)
@@ -63,6 +79,9 @@ class Prediction(SQLModel, table=True):
         default=None, foreign_key="evaluations.id", ondelete="CASCADE", index=True
     )
     run_key: str = Field(default="direct", max_length=60, nullable=False)
+    # The predictRaces job whose run of a day this prediction belongs to (run_key is then
+    # the same id). No foreign key: predictions outlive the jobs that made them.
+    run_id: str | None = Field(default=None, max_length=40, index=True)
     first_pick: int | None = None
     second_pick: int | None = None
     third_pick: int | None = None

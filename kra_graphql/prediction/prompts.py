@@ -1,4 +1,4 @@
-"""Creating prompt versions."""
+"""Creating prompt versions, and choosing the active one of each strategy."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from kra_graphql.errors import BadUserInput, NotFound
 from kra_graphql.prediction.models import PredictorKind, Prompt
@@ -68,3 +71,33 @@ async def create_prompt(runtime: Runtime, new: NewPrompt) -> Prompt:
         )
         session.add(prompt)
     return prompt
+
+
+async def activate_prompt(runtime: Runtime, prompt_id: str) -> Prompt:
+    """Make this version its strategy's active one, in one transaction with the previous
+    one's deactivation. Activations of one strategy take turns on its rows' locks and
+    write only after taking them, so the later one sees (and deactivates) what the earlier
+    one activated; the partial unique index is the backstop."""
+    async with runtime.write() as session:
+        found = await session.get(Prompt, prompt_id)
+        if found is None:
+            raise NotFound(f"no prompt with id {prompt_id}", field="id")
+        strategy = col(Prompt.predictor) == found.predictor
+        await session.execute(select(col(Prompt.id)).where(strategy).with_for_update())
+        await session.execute(
+            update(Prompt)
+            .where(strategy, col(Prompt.active), col(Prompt.id) != prompt_id)
+            .values(active=False)
+        )
+        await session.execute(update(Prompt).where(col(Prompt.id) == prompt_id).values(active=True))
+        prompt = await session.get(Prompt, prompt_id, populate_existing=True)
+        assert prompt is not None  # locked above
+    return prompt
+
+
+async def active_prompt(session: AsyncSession, predictor: PredictorKind) -> Prompt | None:
+    """The version of this strategy that scheduled predictions use; None until one is."""
+    found: Prompt | None = await session.scalar(
+        select(Prompt).where(col(Prompt.predictor) == predictor, col(Prompt.active))
+    )
+    return found

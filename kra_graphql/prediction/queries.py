@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -29,6 +29,7 @@ class PredictionQuery:
     race_id: str | None = None
     prompt_id: str | None = None
     evaluation_id: int | None = None
+    run_id: str | None = None
 
 
 def _id(text: str) -> int:
@@ -52,6 +53,8 @@ async def list_predictions(
         conditions.append(col(Prediction.prompt_id) == query.prompt_id)
     if query.evaluation_id is not None:
         conditions.append(col(Prediction.evaluation_id) == query.evaluation_id)
+    if query.run_id is not None:
+        conditions.append(col(Prediction.run_id) == query.run_id)
     return await keyset_page(
         session, Prediction, _PREDICTIONS, conditions, first=first, after=after
     )
@@ -73,7 +76,12 @@ async def predictions_by_race(
 ) -> dict[str, list[Prediction]]:
     rows = await session.scalars(
         select(Prediction)
-        .where(col(Prediction.race_id).in_(race_ids), col(Prediction.run_key) == "direct")
+        .where(
+            col(Prediction.race_id).in_(race_ids),
+            # A race's own predictions: direct ones and those of day runs, not the
+            # evaluations' (an evaluation lists its own).
+            or_(col(Prediction.run_key) == "direct", col(Prediction.run_id).is_not(None)),
+        )
         .order_by(col(Prediction.id))
     )
     grouped: dict[str, list[Prediction]] = defaultdict(list)

@@ -17,7 +17,7 @@ from kra_graphql.config import Settings
 from kra_graphql.db import table_of, upsert, utcnow
 from kra_graphql.errors import BadUserInput, NotFound
 from kra_graphql.prediction.card import build_card
-from kra_graphql.prediction.metrics import ScoredPrediction, evaluate
+from kra_graphql.prediction.metrics import Report, ScoredPrediction, evaluate
 from kra_graphql.prediction.models import Evaluation, Prediction, PredictorKind, Prompt
 from kra_graphql.prediction.predictors import (
     FormPredictor,
@@ -27,6 +27,7 @@ from kra_graphql.prediction.predictors import (
     Predictor,
 )
 from kra_graphql.prediction.results import load_results
+from kra_graphql.prediction.scoring import score_runs
 from kra_graphql.progress import JobOutcome, Progress
 from kra_graphql.races.dates import parse_race_date
 from kra_graphql.races.models import Race, ResultStatus
@@ -84,7 +85,7 @@ async def get_prompt(runtime: Runtime, prompt_id: str) -> Prompt:
     return prompt
 
 
-async def _answer(
+async def answer_race(
     runtime: Runtime, predictor: Predictor, prompt: Prompt, race_id: str, use_final_odds: bool
 ) -> tuple[PredictionAnswer, int]:
     async with runtime.sessions() as session:
@@ -94,7 +95,7 @@ async def _answer(
     return answer, round((time.perf_counter() - started) * 1000)
 
 
-def _row(
+def prediction_row(
     race_id: str,
     prompt: Prompt,
     answer: PredictionAnswer,
@@ -142,12 +143,12 @@ async def predict_race(
     """Predict and store (one stand-alone prediction per race and prompt, updated on re-run)."""
     prompt = await get_prompt(runtime, prompt_id)
     predictor = predictors.for_prompt(prompt)
-    answer, elapsed = await _answer(runtime, predictor, prompt, race_id, use_final_odds)
+    answer, elapsed = await answer_race(runtime, predictor, prompt, race_id, use_final_odds)
     async with runtime.sessions() as session:
         result = (await load_results(session, [race_id])).get(race_id)
     top3 = result.top3 if result else None
     correct = len(set(answer.picks) & top3) if top3 else None
-    row = _row(
+    row = prediction_row(
         race_id, prompt, answer, run_key=DIRECT, evaluation_id=None,
         deferred=answer.confidence < confidence_threshold, use_final_odds=use_final_odds,
         execution_ms=elapsed, correct=correct,
@@ -176,11 +177,14 @@ class EvaluationParams:
     parallelism: int = 4
     use_final_odds: bool = False
     confidence_threshold: int = 0
+    # Score the stored predictions of these predictRaces runs instead of predicting anew.
+    run_ids: list[str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "promptId": self.prompt_id,
             "raceIds": self.race_ids,
+            "runIds": self.run_ids,
             "dateFrom": self.date_from.isoformat() if self.date_from else None,
             "dateTo": self.date_to.isoformat() if self.date_to else None,
             "parallelism": self.parallelism,
@@ -200,6 +204,7 @@ class EvaluationParams:
             parallelism=int(data.get("parallelism", 4)),
             use_final_odds=bool(data.get("useFinalOdds", False)),
             confidence_threshold=int(data.get("confidenceThreshold", 0)),
+            run_ids=data.get("runIds"),
         )
 
 
@@ -224,8 +229,13 @@ async def evaluate_prompt(
     progress: Progress,
     params: EvaluationParams,
 ) -> JobOutcome:
-    """Predict every race with a known result, store each prediction, then score them all."""
+    """Predict every race with a known result, store each prediction, then score them all;
+    or, given runs, score the predictions those runs stored."""
     prompt = await get_prompt(runtime, params.prompt_id)
+    if params.run_ids is not None:
+        evaluation_id = await _evaluation_row(runtime, progress.job_id, prompt, params)
+        report = await score_runs(runtime, progress, prompt, params.run_ids, evaluation_id)
+        return await _store_report(runtime, progress, evaluation_id, report, [])
     predictor = predictors.for_prompt(prompt)
     race_ids = await races_with_results(runtime, params)
     await progress.set_total(len(race_ids), step="predicting")
@@ -242,7 +252,7 @@ async def evaluate_prompt(
         async with limit:
             await progress.check_cancelled()
             try:
-                answer, elapsed = await _answer(
+                answer, elapsed = await answer_race(
                     runtime, predictor, prompt, race_id, params.use_final_odds
                 )
             except BadUserInput as error:  # e.g. fewer than three starters, no odds
@@ -252,7 +262,7 @@ async def evaluate_prompt(
             deferred = answer.confidence < params.confidence_threshold
             result = results[race_id]
             top3 = result.top3
-            row = _row(
+            row = prediction_row(
                 race_id, prompt, answer, run_key=run_key, evaluation_id=evaluation_id,
                 deferred=deferred, use_final_odds=params.use_final_odds, execution_ms=elapsed,
                 correct=len(set(answer.picks) & top3) if top3 else None,
@@ -264,7 +274,16 @@ async def evaluate_prompt(
             await progress.advance()
 
     await asyncio.gather(*(one(race_id) for race_id in race_ids))
-    report = evaluate(pairs)
+    return await _store_report(runtime, progress, evaluation_id, evaluate(pairs), failures)
+
+
+async def _store_report(
+    runtime: Runtime,
+    progress: Progress,
+    evaluation_id: int,
+    report: Report,
+    failures: list[dict[str, Any]],
+) -> JobOutcome:
     overall = report.overall
     async with runtime.write() as session:
         evaluation = await session.get(Evaluation, evaluation_id)

@@ -30,3 +30,14 @@ SEOUL = ZoneInfo("Asia/Seoul")
 def seoul_today() -> date:
     """Race days are local calendar days in Korea."""
     return datetime.now(SEOUL).date()
+
+
+def parse_date_range(
+    date_from: str | None, date_to: str | None, *, field: str
+) -> tuple[date | None, date | None]:
+    """An optional inclusive range; `field` is the object holding dateFrom and dateTo."""
+    start = parse_race_date(date_from, field=f"{field}.dateFrom") if date_from else None
+    end = parse_race_date(date_to, field=f"{field}.dateTo") if date_to else None
+    if start and end and start > end:
+        raise BadUserInput("dateFrom is after dateTo", field=f"{field}.dateFrom")
+    return start, end
