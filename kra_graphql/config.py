@@ -70,6 +70,17 @@ class Settings(BaseSettings):
     daily_collection_enabled: bool = True
     # Local (Asia/Seoul) hour at which yesterday's races are collected.
     daily_collection_hour: Annotated[int, Field(ge=0, le=23)] = 6
+    # The race-day chain (kra_graphql/raceday/), on days the race plan lists races. Local
+    # (Asia/Seoul) hours: the cards are collected and predicted from the first, results
+    # collected from the second, then again every retry interval, for at most `rounds`
+    # collections, until every race has one; then the day's predictions are scored.
+    race_day_enabled: bool = True
+    race_day_cards_hour: Annotated[int, Field(ge=0, le=23)] = 9
+    race_day_results_hour: Annotated[int, Field(ge=0, le=23)] = 19
+    race_day_results_retry_s: Annotated[int, Field(ge=1)] = 1800
+    race_day_results_rounds: Annotated[int, Field(ge=1, le=100)] = 12
+    # The strategy whose active prompt predicts the day.
+    race_day_predictor: Literal["FORM", "MARKET", "LLM"] = "FORM"
     db_pool_size: Annotated[int, Field(ge=1, le=200)] = 20
     # Queries executing at once in one API process; the others wait for a turn. Beyond a
     # few, queries sharing one core only interleave, each slower for it (its objects fall

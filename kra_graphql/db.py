@@ -114,6 +114,18 @@ async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncItera
         yield session
 
 
+async def insert_new(
+    session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]], *, key: str
+) -> list[Any]:
+    """Insert the rows whose `key` is not taken yet; returns the keys it inserted."""
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(table).values(list(rows)).on_conflict_do_nothing(index_elements=[key])
+    return list((await session.scalars(stmt.returning(table.c[key]))).all())
+
+
 async def upsert(
     session: AsyncSession,
     table: Table,

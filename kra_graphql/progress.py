@@ -8,6 +8,7 @@ and a test may hand them anything with these methods.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 
@@ -37,3 +38,13 @@ class JobOutcome:
     result: dict[str, Any] = field(default_factory=dict)
     # Items that failed while the rest succeeded: the job ends PARTIAL and lists them.
     failures: list[dict[str, Any]] = field(default_factory=list)
+
+
+class ResumeLater(Exception):
+    """Nothing to do before `at` (aware): the run waits QUEUED without holding a worker and
+    starts again from the beginning then, so its steps must be safe to repeat."""
+
+    def __init__(self, at: datetime, reason: str) -> None:
+        super().__init__(reason)
+        self.at = at
+        self.reason = reason

@@ -145,6 +145,7 @@ def settings(database_url: str, redis_keys: str, replay_url: str) -> Settings:
         job_alive_ttl_s=2,
         job_recovery_interval_s=1,
         daily_collection_enabled=False,
+        race_day_enabled=False,
         api_keys=SecretStr(f"{API_KEY_NAME}:read+collect+predict+admin:{API_KEY}"),
         # Revocation tests wait this long; suites send hundreds of requests a minute.
         api_key_cache_s=1,
@@ -161,7 +162,8 @@ SETTINGS_ENV = (
     "kra_backoff_base_s", "job_max_retries", "job_retry_backoff_s", "job_alive_ttl_s",
     "job_recovery_interval_s", "daily_collection_enabled", "api_keys", "api_key_cache_s",
     "rate_limit_per_min", "rate_limit_burst", "anonymous_rate_limit_per_min",
-    "anonymous_rate_limit_burst", "anonymous_read",
+    "anonymous_rate_limit_burst", "anonymous_read", "race_day_enabled", "race_day_results_hour",
+    "race_day_results_retry_s", "race_day_results_rounds",
 )  # fmt: skip
 
 

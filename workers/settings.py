@@ -45,9 +45,9 @@ async def _startup(ctx: dict[str, Any]) -> None:
         ctx["redis"], prefix=settings.redis_prefix, queue_name=settings.arq_queue_name
     )
     registry: JobRegistry = ctx["registry"]
-    ctx["handlers"] = registry.handlers(
-        WorkerClients.create(settings, runtime.redis, http, on_call=observe_kra_call)
-    )
+    clients = WorkerClients.create(settings, runtime.redis, http, on_call=observe_kra_call)
+    ctx["clients"] = clients
+    ctx["handlers"] = registry.handlers(clients)
     if settings.worker_metrics_port is not None and settings.metrics_enabled:
         serve_worker_metrics(settings.worker_metrics_port)
     log.info("worker.started", queue=settings.arq_queue_name)
@@ -91,6 +91,18 @@ def _cron_jobs(settings: Settings) -> list[Any]:
             unique=True,
         ),
     ]
+    if settings.race_day_enabled:
+        # Every hour, and at start: a race day whose cards hour passed unseen is caught up.
+        jobs.append(
+            cron(
+                tasks.start_race_day,
+                name=f"{settings.redis_prefix}race-day",
+                minute={0},
+                second={0},
+                run_at_startup=True,
+                unique=True,
+            )
+        )
     if settings.daily_collection_enabled:
         jobs.append(
             cron(

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kra_graphql.access.keys import SCHEDULE
 from kra_graphql.collection.params import CollectParams
+from kra_graphql.jobs.clients import WorkerClients
 from kra_graphql.jobs.models import JobKind
 from kra_graphql.jobs.queue import JobQueue
 from kra_graphql.jobs.retention import apply_retention
 from kra_graphql.jobs.runner import run_job as run_job_attempt
 from kra_graphql.jobs.service import recover_jobs, submit_job
+from kra_graphql.raceday.schedule import schedule_race_day
 from kra_graphql.races.dates import seoul_today
 from kra_graphql.races.models import Meet
 from kra_graphql.runtime import Runtime
@@ -26,7 +28,9 @@ async def ping(ctx: dict[str, Any]) -> str:
 
 async def run_job(ctx: dict[str, Any], job_id: str) -> str:
     runtime: Runtime = ctx["runtime"]
-    return await run_job_attempt(runtime, job_id, job_try=ctx["job_try"], handlers=ctx["handlers"])
+    return await run_job_attempt(
+        runtime, job_id, job_try=ctx["job_try"], handlers=ctx["handlers"], queue=ctx["queue"]
+    )
 
 
 async def recover(ctx: dict[str, Any]) -> list[str]:
@@ -47,6 +51,13 @@ async def collect_yesterday(ctx: dict[str, Any]) -> list[str]:
         )
         jobs.append(job.id)
     return jobs
+
+
+async def start_race_day(ctx: dict[str, Any]) -> str | None:
+    """Today's race-day job, once its cards hour has come (see kra_graphql/raceday/)."""
+    clients: WorkerClients = ctx["clients"]
+    now = datetime.now(UTC)
+    return await schedule_race_day(ctx["runtime"], ctx["queue"], clients.kra, now)
 
 
 async def deliver_webhook(ctx: dict[str, Any], delivery_id: str, attempt: int) -> str:

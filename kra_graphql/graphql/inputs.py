@@ -30,6 +30,7 @@ from kra_graphql.prediction.service import (
     check_threshold,
     unique_ids,
 )
+from kra_graphql.raceday.chain import RaceDayParams
 from kra_graphql.races.dates import parse_date_range, parse_race_date
 from kra_graphql.races.models import CollectionStatus, EnrichmentStatus, ResultStatus, check_meet
 from kra_graphql.races.people import PeopleQuery
@@ -335,3 +336,11 @@ class ImprovePromptInput:
             date_to=end,
             parallelism=self.parallelism,
         ).check()
+
+
+@strawberry.input(description="A race day to run as the scheduled chain runs it.")
+class RunRaceDayInput:
+    date: str = strawberry.field(description="Race day, YYYYMMDD or ISO.")
+
+    def to_params(self) -> RaceDayParams:
+        return RaceDayParams(check_day(self.date, field="input.date"))

@@ -19,6 +19,7 @@ from kra_graphql.graphql.inputs import (
     EvaluatePromptInput,
     ImprovePromptInput,
     PredictRaceInput,
+    RunRaceDayInput,
 )
 from kra_graphql.graphql.job_types import Job
 from kra_graphql.graphql.prediction_inputs import PredictRacesInput
@@ -30,6 +31,7 @@ from kra_graphql.jobs.registry import JobParams
 from kra_graphql.prediction import service as prediction_service
 from kra_graphql.prediction.improvement import check_improvable
 from kra_graphql.prediction.prompts import activate_prompt, create_prompt
+from kra_graphql.prediction.queries import existing_run_ids
 from kra_graphql.prediction.service import check_threshold
 from kra_graphql.races.queries import existing_race_ids
 
@@ -86,6 +88,8 @@ class Mutation:
             await prediction_service.get_prompt(ctx.runtime, params.prompt_id)
         if params.race_ids:
             await _require_races(info, params.race_ids)
+        if params.run_ids:
+            await _require_runs(info, params.run_ids, params.prompt_id)
         return await _submit(info, JobKind.EVALUATION, params)
 
     @strawberry.mutation(
@@ -131,6 +135,13 @@ class Mutation:
         return await _submit(info, JobKind.PREDICTION, params)
 
     @strawberry.mutation(
+        description="Run a race day now as the schedule runs it (admin): cards, predictions "
+        "with the active prompt, results once out, then their scoring, each a child job."
+    )
+    async def run_race_day(self, info: Info, input: RunRaceDayInput) -> Job:
+        return await _submit(info, JobKind.RACE_DAY, input.to_params())
+
+    @strawberry.mutation(
         description="Make this prompt version the active one of its strategy (predictor); "
         "the one active before is no longer."
     )
@@ -166,6 +177,15 @@ async def _require_races(info: Info, race_ids: list[str]) -> None:
     known = set(await info.context.read(lambda session: existing_race_ids(session, race_ids)))
     if missing := [race_id for race_id in race_ids if race_id not in known]:
         raise NotFound(f"unknown race ids: {', '.join(missing[:10])}", field="input.raceIds")
+
+
+async def _require_runs(info: Info, run_ids: list[str], prompt_id: str) -> None:
+    known = await info.context.read(lambda session: existing_run_ids(session, run_ids, prompt_id))
+    if missing := [run_id for run_id in run_ids if run_id not in known]:
+        raise NotFound(
+            f"no predictions of {prompt_id} in runs: {', '.join(missing[:10])}",
+            field="input.runIds",
+        )
 
 
 @contextmanager

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
-from kra_graphql.db import table_of
+from kra_graphql.db import insert_new, table_of
 from kra_graphql.jobs.events import JobEventType
 from kra_graphql.jobs.models import Job, JobKind, JobStatus, new_job
 from kra_graphql.jobs.queue import JobQueue
@@ -58,11 +57,17 @@ async def spawn(
     if not specs:
         return []
     table = table_of(Job)
-    rows = []
-    for spec in specs:
-        job = new_job(kind, spec.parameters, requested_by=parent.requested_by, parent_id=parent.id)
-        row = {column.key: getattr(job, column.key) for column in table.columns}
-        rows.append({**row, "id": child_id(parent.id, spec.key)})
+    jobs = [
+        new_job(
+            kind,
+            spec.parameters,
+            requested_by=parent.requested_by,
+            parent_id=parent.id,
+            job_id=child_id(parent.id, spec.key),
+        )
+        for spec in specs
+    ]
+    rows = [{column.key: getattr(job, column.key) for column in table.columns} for job in jobs]
     async with runtime.sessions() as session, session.begin():
         # Holding the parent's row makes a cancellation wait for these children, then
         # find and cancel them; one that came first is seen here, and nothing is made.
@@ -71,15 +76,7 @@ async def spawn(
         )
         if cancelled:
             raise JobCancelled
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = (
-            insert(table)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["id"])
-            .returning(table.c.id)
-        )
-        created = list((await session.scalars(statement)).all())
+        created = await insert_new(session, table, rows, key="id")
     if created:
         await queue.enqueue_new(created)
     return created

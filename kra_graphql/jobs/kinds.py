@@ -11,5 +11,6 @@ from __future__ import annotations
 from kra_graphql.collection import jobs as collection
 from kra_graphql.jobs.registry import JobRegistry
 from kra_graphql.prediction import jobs as prediction
+from kra_graphql.raceday import jobs as raceday
 
-REGISTRY = JobRegistry([*collection.JOBS, *prediction.JOBS])
+REGISTRY = JobRegistry([*collection.JOBS, *prediction.JOBS, *raceday.JOBS])

@@ -87,10 +87,13 @@ def new_job(
     *,
     requested_by: str | None = None,
     parent_id: str | None = None,
+    job_id: str | None = None,
 ) -> Job:
     """A queued job's row, every column at its model default but those given."""
     values = dict(_DEFAULTS)
     for name, factory in _FACTORIES.items():
         values[name] = factory()  # type: ignore[call-arg]
     values.update(kind=kind, parameters=parameters, requested_by=requested_by, parent_id=parent_id)
+    if job_id is not None:
+        values["id"] = job_id
     return cast(Job, _JobRow(**values))

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from arq import ArqRedis, create_pool
 from arq.connections import RedisSettings
@@ -48,10 +49,16 @@ class JobQueue:
     def arq_id(self, job_id: str, attempt: int) -> str:
         return f"{self.prefix}{job_id}:{attempt}"
 
-    async def enqueue(self, job_id: str, attempt: int) -> bool:
+    async def enqueue(
+        self, job_id: str, attempt: int, *, not_before: datetime | None = None
+    ) -> bool:
         """False when this attempt is already queued, running or finished."""
         queued = await self.pool.enqueue_job(
-            RUN_JOB, job_id, _job_id=self.arq_id(job_id, attempt), _queue_name=self.queue_name
+            RUN_JOB,
+            job_id,
+            _job_id=self.arq_id(job_id, attempt),
+            _queue_name=self.queue_name,
+            _defer_until=not_before,
         )
         return queued is not None
 

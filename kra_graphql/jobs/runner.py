@@ -14,11 +14,12 @@ from kra_graphql.errors import AppError
 from kra_graphql.jobs.events import JobEventType
 from kra_graphql.jobs.failures import describe, is_transient
 from kra_graphql.jobs.models import Job, JobStatus
+from kra_graphql.jobs.queue import JobQueue
 from kra_graphql.jobs.reporter import JobCancelled, JobReporter, write_job
 from kra_graphql.kra.errors import KraError
 from kra_graphql.logging import get_logger
 from kra_graphql.metrics import observe_job
-from kra_graphql.progress import JobOutcome, Progress
+from kra_graphql.progress import JobOutcome, Progress, ResumeLater
 from kra_graphql.runtime import Runtime
 
 log = get_logger(__name__)
@@ -28,9 +29,15 @@ JobHandler = Callable[[Runtime, Progress, dict[str, Any]], Awaitable[JobOutcome]
 
 
 async def run_job(
-    runtime: Runtime, job_id: str, *, job_try: int, handlers: Mapping[str, JobHandler]
+    runtime: Runtime,
+    job_id: str,
+    *,
+    job_try: int,
+    handlers: Mapping[str, JobHandler],
+    queue: JobQueue | None = None,
 ) -> str:
-    """Returns the final status. Re-delivery of a finished job is a no-op."""
+    """Returns the final status. Re-delivery of a finished job is a no-op. `queue` takes
+    the next attempt of a job that resumes later."""
     async with runtime.sessions() as session:
         job = await session.get(Job, job_id)
     if job is None:
@@ -66,6 +73,10 @@ async def run_job(
         return await asyncio.shield(
             _finish(runtime, job_id, JobStatus.CANCELLED, message="cancelled")
         )
+    except ResumeLater as wait:
+        if queue is None:
+            return await _failed(runtime, job_id, wait, job_try=job_try)
+        return await _resume_later(runtime, queue, job, wait)
     except asyncio.CancelledError:
         if await runtime.redis.exists(keys.cancel):  # ARQ abort after our own cancel request
             await _finish(runtime, job_id, JobStatus.CANCELLED, message="cancelled")
@@ -81,6 +92,23 @@ async def run_job(
     status = JobStatus.PARTIAL if outcome.failures else JobStatus.COMPLETED
     result = {**outcome.result, "failures": outcome.failures}
     return await _finish(runtime, job_id, status, result=result)
+
+
+async def _resume_later(runtime: Runtime, queue: JobQueue, job: Job, wait: ResumeLater) -> str:
+    """The next attempt, queued for `wait.at`: ARQ holds it, so no worker waits, and the
+    recovery sweep finds it known and leaves it be. A new attempt, not ARQ's Retry: its
+    tries would eat the retry budget of every later step."""
+    attempt = job.retry_count + 1
+    await write_job(
+        runtime,
+        job.id,
+        {"status": JobStatus.QUEUED, "retry_count": attempt, "current_step": wait.reason},
+        JobEventType.STATUS,
+        message=f"resumes at {wait.at.isoformat(timespec='minutes')}: {wait.reason}",
+        log_level="INFO",
+    )
+    await queue.enqueue(job.id, attempt, not_before=wait.at)
+    return JobStatus.QUEUED.value
 
 
 class _Keys:

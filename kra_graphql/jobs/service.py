@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlmodel import col
 
-from kra_graphql.db import table_of, utcnow
+from kra_graphql.db import insert_new, table_of, utcnow
 from kra_graphql.errors import BadUserInput, NotFound
 from kra_graphql.jobs.events import JobEventType
 from kra_graphql.jobs.models import TERMINAL_STATUSES, Job, JobKind, JobStatus, new_job
@@ -53,6 +53,22 @@ async def _create(runtime: Runtime, queue: JobQueue, jobs: Sequence[Job]) -> Non
     except Exception as error:
         # The rows stay QUEUED; the recovery sweep enqueues them once Redis is back.
         log.warning("job.enqueue_failed", job_ids=[job.id for job in jobs], error=str(error))
+
+
+async def create_once(runtime: Runtime, queue: JobQueue, jobs: Sequence[Job]) -> list[str]:
+    """Create and queue the jobs whose ids are not taken yet; returns the ids it created.
+    An id derived from what a job is for (a day, a parent's step) makes creating it again,
+    from any process at any time, a no-op."""
+    table = table_of(Job)
+    rows = [{column.key: getattr(job, column.key) for column in table.columns} for job in jobs]
+    async with runtime.autocommit() as session:
+        created = await insert_new(session, table, rows, key="id")
+    if created:
+        try:
+            await queue.enqueue_new(created)
+        except Exception as error:
+            log.warning("job.enqueue_failed", job_ids=created, error=str(error))
+    return created
 
 
 async def _enqueue(runtime: Runtime, queue: JobQueue, job: Job) -> None:

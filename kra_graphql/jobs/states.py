@@ -15,6 +15,7 @@ class JobKind(StrEnum):
     PROMPT_IMPROVEMENT = "PROMPT_IMPROVEMENT"
     IMPORT = "IMPORT"
     BACKFILL = "BACKFILL"
+    RACE_DAY = "RACE_DAY"
 
 
 class JobStatus(StrEnum):

@@ -98,3 +98,15 @@ async def predictions_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[i
 async def evaluations_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, Evaluation]:
     rows = await session.scalars(select(Evaluation).where(col(Evaluation.id).in_(ids)))
     return {row.id: row for row in rows.all() if row.id is not None}
+
+
+async def existing_run_ids(
+    session: AsyncSession, run_ids: Sequence[str], prompt_id: str
+) -> set[str]:
+    """The runs among these that stored predictions made with this prompt."""
+    rows = await session.scalars(
+        select(col(Prediction.run_id))
+        .where(col(Prediction.run_id).in_(run_ids), col(Prediction.prompt_id) == prompt_id)
+        .distinct()
+    )
+    return {run_id for run_id in rows.all() if run_id is not None}
