@@ -106,8 +106,6 @@ async def run_race_day(
     kra: KraClient,
     progress: Progress,
     params: RaceDayParams,
-    *,
-    now: datetime | None = None,
 ) -> JobOutcome:
     settings = runtime.settings
     day = params.race_date
@@ -144,10 +142,11 @@ async def run_race_day(
             for meet in meets
         ]
         runs = await chain.step("predicting", JobKind.PREDICTION, predictions)
+        # The prompt the day was predicted with, should another be activated since.
+        prompt_id = str(runs[0].parameters["promptId"])
 
-        now = now or datetime.now(SEOUL)
         opens = results_time(settings, day)
-        if now < opens:
+        if datetime.now(SEOUL) < opens:
             raise ResumeLater(opens, f"waiting for the results of {text}")
         existing = await children.children_of(runtime, parent.id)
         rounds = sum(1 for child in existing if child.kind == JobKind.RESULTS) // len(meets)
@@ -167,7 +166,7 @@ async def run_race_day(
                 raise ResumeLater(later, f"{missing} race(s) of {text} without a result yet")
         scoring = ChildSpec(
             "scoring",
-            EvaluationParams(prompt_id=prompt.id, run_ids=[run.id for run in runs]).to_json(),
+            EvaluationParams(prompt_id=prompt_id, run_ids=[run.id for run in runs]).to_json(),
         )
         (evaluation,) = await chain.step("scoring", JobKind.EVALUATION, [scoring])
     finally:
@@ -177,7 +176,7 @@ async def run_race_day(
         result={
             "date": text,
             "meets": sorted(meets),
-            "promptId": prompt.id,
+            "promptId": prompt_id,
             "runIds": [run.id for run in runs],
             "evaluationId": result.get("evaluationId"),
             "withoutResult": missing,
