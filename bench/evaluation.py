@@ -89,16 +89,16 @@ async def main() -> None:
         count = len((imported.result or {}).get("raceIds", []))
         print(f"imported {count} races in {time.perf_counter() - started:.1f} s")
 
-        form, form_s = await evaluate(runtime, handlers, "base-prompt-v1.0", race_ids=None,
+        form, form_s = await evaluate(runtime, handlers, "form-weights-v1.0", race_ids=None,
                                       date_from=None, parallelism=8)  # fmt: skip
-        show("form (base-prompt-v1.0)", form)
+        show("form (form-weights-v1.0)", form)
         print(f"{'':>24}  {form['races'] + form['excluded']} races in {form_s:.1f} s = "
               f"{(form['races'] + form['excluded']) / form_s:.1f} races/s")  # fmt: skip
         market, _ = await evaluate(runtime, handlers, "market-v1.0", use_final_odds=True,
                                    parallelism=8)  # fmt: skip
         show("market (final odds)", market)
 
-        improve = ImproveParams(prompt_id="base-prompt-v1.0", iterations=args.iterations,
+        improve = ImproveParams(prompt_id="form-weights-v1.0", iterations=args.iterations,
                                 sample_size=300, seed=1)  # fmt: skip
         improver = handlers[JobKind.PROMPT_IMPROVEMENT]
         improved = await run_here(runtime, JobKind.PROMPT_IMPROVEMENT, improve.to_json(), improver)

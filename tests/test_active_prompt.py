@@ -16,7 +16,7 @@ from kra_graphql.prediction.models import PredictorKind
 from kra_graphql.prediction.prompts import activate_prompt, active_prompt
 from kra_graphql.runtime import Runtime
 
-DEFAULT_FORM = "base-prompt-v1.0"
+DEFAULT_FORM = "form-weights-v1.0"
 PROMPTS = "{ prompts { id predictor active } }"
 ACTIVATE = "mutation A($id: ID!) { activatePrompt(id: $id) { id predictor active } }"
 CREATE = """

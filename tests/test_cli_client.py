@@ -191,13 +191,13 @@ async def test_evaluate_and_improve_follow_their_jobs(
                             "--no-enrich", "--key", cli_env["KRA_GRAPHQL_KEY"])  # fmt: skip
         assert collected.returncode == 0, collected.stdout + collected.stderr
 
-    evaluated = run_cli(cli_env, "evaluate", "--prompt", "base-prompt-v1.0",
+    evaluated = run_cli(cli_env, "evaluate", "--prompt", "form-weights-v1.0",
                         "--date-from", "20250523", "--date-to", "2025-05-23")  # fmt: skip
     assert evaluated.returncode == 0, evaluated.stdout + evaluated.stderr
     assert re.search(r"^COMPLETED job_\w+ \(EVALUATION\)", evaluated.stdout, re.MULTILINE)
     assert "metrics.races: 16" in evaluated.stdout
 
-    improved = run_cli(cli_env, "improve", "--prompt", "base-prompt-v1.0", "--iterations", "2",
+    improved = run_cli(cli_env, "improve", "--prompt", "form-weights-v1.0", "--iterations", "2",
                        "--sample-size", "10", "--train-share", "0.65",
                        "--date-from", "20250523", "--date-to", "20250523")  # fmt: skip
     assert improved.returncode == 0, improved.stdout + improved.stderr

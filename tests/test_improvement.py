@@ -25,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("worker_process")
 
 def improve(seed: int) -> dict[str, Any]:
     return ImproveParams(
-        prompt_id="base-prompt-v1.0",
+        prompt_id="form-weights-v1.0",
         iterations=4,
         sample_size=20,
         seed=seed,
@@ -56,13 +56,13 @@ async def test_improvement_keeps_every_candidate_and_names_the_champion(
     assert report["laterRaces"] >= 5
     assert report["earlierRaces"] >= 10
     # The chain of parents follows promotions only.
-    champion = "base-prompt-v1.0"
+    champion = "form-weights-v1.0"
     for candidate in candidates:
         assert candidate.parent_id == champion
         if candidate.parameters["improvement"]["promoted"]:
             champion = candidate.id
     assert report["championId"] == champion
-    if champion != "base-prompt-v1.0":
+    if champion != "form-weights-v1.0":
         assert report["championLater"]["averageCorrect"] > report["startingLater"]["averageCorrect"]
     else:
         assert report["championLater"] == report["startingLater"]
@@ -96,7 +96,7 @@ async def test_concurrent_candidates_of_one_prompt_get_distinct_versions(
 ) -> None:
     """Two improvements of one prompt store a candidate at once, both for the same next
     version: the second moves to the version after instead of failing its job."""
-    base = await get_prompt(runtime, "base-prompt-v1.0")
+    base = await get_prompt(runtime, "form-weights-v1.0")
     patch = await _next_patch(runtime, base)
     candidate = Candidate(text=base.text, parameters=dict(base.parameters))
     stored = await asyncio.gather(

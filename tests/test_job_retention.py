@@ -26,7 +26,7 @@ from tests.factories import Seeded, remove, seed_races, unused_day
 from tests.support import samples
 from workers.settings import create_worker
 
-PROMPT = "base-prompt-v1.0"
+PROMPT = "form-weights-v1.0"
 LOG_LINES = 2
 
 

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.usefixtures("worker_process")
 # Busan 2025-05-18, after Busan 2025-05-11 (the form the predictor reads); no other test
 # predicts or changes these days.
 DAY, MEET, HISTORY = "20250518", 3, "20250511"
-PROMPT = "base-prompt-v1.0"
+PROMPT = "form-weights-v1.0"
 
 PREDICT_RACES = """
 mutation P($input: PredictRacesInput!) {

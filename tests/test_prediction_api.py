@@ -48,23 +48,38 @@ async def jeju_day(runtime: Runtime, job_queue: JobQueue, replay_url: str) -> st
 
 
 async def test_default_prompts_exist(gql_session: AsyncClientSession) -> None:
-    result = await gql_session.execute(request("{ prompts { id predictor parameters } }"))
+    result = await gql_session.execute(
+        request("{ prompts { id name version predictor parameters active text } }")
+    )
     by_id = {prompt["id"]: prompt for prompt in result["prompts"]}
-    assert {"base-prompt-v1.0", "market-v1.0", "llm-prompt-v1.0"} <= set(by_id)
-    assert by_id["base-prompt-v1.0"]["predictor"] == "FORM"
-    assert "recent_form" in by_id["base-prompt-v1.0"]["parameters"]["weights"]
+    assert {"form-weights-v1.0", "base-prompt-v1.0", "market-v1.0", "llm-prompt-v1.0"} <= set(
+        by_id
+    )
+    form = by_id["form-weights-v1.0"]
+    assert (form["name"], form["version"], form["predictor"], form["active"]) == (
+        "form-weights",
+        "v1.0",
+        "FORM",
+        True,
+    )
+    assert "recent_form" in form["parameters"]["weights"]
+    # base-prompt-v1.0 is the analyst prompt the LLM predictor fills with the card.
+    base = by_id["base-prompt-v1.0"]
+    assert (base["predictor"], base["active"]) == ("LLM", False)
+    assert "{race_card}" in base["text"]
+    assert '"picks"' in base["text"] and '"confidence"' in base["text"]
 
 
 async def test_predict_race_stores_one_prediction_per_race_and_prompt(
     gql_session: AsyncClientSession, jeju_day: str
 ) -> None:
     race_id = f"race_2_{jeju_day}_1"
-    variables = {"input": {"raceId": race_id, "promptId": "base-prompt-v1.0"}}
+    variables = {"input": {"raceId": race_id, "promptId": "form-weights-v1.0"}}
     first = (await gql_session.execute(request(PREDICT, **variables)))["predictRace"]
     again = (await gql_session.execute(request(PREDICT, **variables)))["predictRace"]
     listed = await gql_session.execute(
         request(
-            'query L($r: ID!) { predictions(filter: {raceId: $r, promptId: "base-prompt-v1.0"}) '
+            'query L($r: ID!) { predictions(filter: {raceId: $r, promptId: "form-weights-v1.0"}) '
             "{ totalCount } race(id: $r) { predictions { id } } }",
             r=race_id,
         )
@@ -116,14 +131,14 @@ async def test_market_needs_final_odds_and_then_picks_the_favourites(
 
 
 RACE = "race_2_20250509_1"
-FORM = "base-prompt-v1.0"
+FORM = "form-weights-v1.0"
 
 
 @pytest.mark.parametrize(
     ("input_", "expected"),
     [
         (
-            {"raceId": "race_2_20990101_1", "promptId": "base-prompt-v1.0"},
+            {"raceId": "race_2_20990101_1", "promptId": "form-weights-v1.0"},
             ("NOT_FOUND", "input.raceId"),
         ),
         ({"raceId": RACE, "promptId": "nope-v1"}, ("NOT_FOUND", "input.promptId")),
@@ -134,7 +149,7 @@ FORM = "base-prompt-v1.0"
         (
             {
                 "raceId": "race_2_20250509_1",
-                "promptId": "base-prompt-v1.0",
+                "promptId": "form-weights-v1.0",
                 "confidenceThreshold": 101,
             },
             ("BAD_USER_INPUT", "input.confidenceThreshold"),
@@ -159,7 +174,7 @@ async def test_evaluate_prompt_scores_every_resulted_race(
             "mutation E($input: EvaluatePromptInput!) "
             "{ evaluatePrompt(input: $input) { id status } }",
             input={
-                "promptId": "base-prompt-v1.0",
+                "promptId": "form-weights-v1.0",
                 "dateFrom": jeju_day,
                 "dateTo": jeju_day,
                 "parallelism": 3,
@@ -188,7 +203,7 @@ async def test_evaluate_prompt_scores_every_resulted_race(
     assert evaluation["winHitRate"] == overall["win_hit_rate"]
     assert 0 <= evaluation["averageCorrect"] <= 3
     assert set(evaluation["metrics"]) >= {"overall", "by_meet", "by_distance", "by_field_size"}
-    assert evaluation["prompt"]["id"] == "base-prompt-v1.0"
+    assert evaluation["prompt"]["id"] == "form-weights-v1.0"
 
 
 async def test_create_prompt_versions(gql_session: AsyncClientSession) -> None:
@@ -198,10 +213,10 @@ async def test_create_prompt_versions(gql_session: AsyncClientSession) -> None:
     """
     new = {"name": "tuned-form", "version": "v1.1", "text": "heavier recent form",
            "predictor": "FORM", "parameters": {"weights": {"recent_form": 3.0}},
-           "parentId": "base-prompt-v1.0"}  # fmt: skip
+           "parentId": "form-weights-v1.0"}  # fmt: skip
     created = (await gql_session.execute(request(create, input=new)))["createPrompt"]
     assert created["id"] == "tuned-form-v1.1"
-    assert created["parent"] == {"id": "base-prompt-v1.0"}
+    assert created["parent"] == {"id": "form-weights-v1.0"}
     assert await code_and_field(gql_session, create, input=new) == {
         "code": "BAD_USER_INPUT", "field": "input.version"}  # fmt: skip
     bad_weights = {**new, "version": "v1.2", "parameters": {"weights": {"luck": 1}}}

@@ -34,7 +34,7 @@ from tests.support import Process
 # Seoul and Busan race on this day; no test after this one reads it.
 DAY = date(2025, 5, 4)
 MEETS = {1: 11, 3: 6}
-PROMPT = "base-prompt-v1.0"
+PROMPT = "form-weights-v1.0"
 
 
 @pytest.fixture

@@ -52,15 +52,15 @@ MUTATIONS: dict[str, tuple[str, Scope | None]] = {
         Scope.COLLECT,
     ),
     "predictRace": (
-        'predictRace(input: {raceId: "race_1_20250105_1", promptId: "base-prompt-v1.0"})',
+        'predictRace(input: {raceId: "race_1_20250105_1", promptId: "form-weights-v1.0"})',
         Scope.PREDICT,
     ),
     "evaluatePrompt": (
-        'evaluatePrompt(input: {promptId: "base-prompt-v1.0", raceIds: ["race_1_20250105_1"]})',
+        'evaluatePrompt(input: {promptId: "form-weights-v1.0", raceIds: ["race_1_20250105_1"]})',
         Scope.PREDICT,
     ),
     "improvePrompt": (
-        'improvePrompt(input: {promptId: "base-prompt-v1.0", iterations: 1, sampleSize: 10})',
+        'improvePrompt(input: {promptId: "form-weights-v1.0", iterations: 1, sampleSize: 10})',
         Scope.PREDICT,
     ),
     "createPrompt": (
@@ -68,7 +68,7 @@ MUTATIONS: dict[str, tuple[str, Scope | None]] = {
         Scope.PREDICT,
     ),
     "predictRaces": (
-        'predictRaces(input: {date: "20240102", meet: 1, promptId: "base-prompt-v1.0"})',
+        'predictRaces(input: {date: "20240102", meet: 1, promptId: "form-weights-v1.0"})',
         Scope.PREDICT,
     ),
     "activatePrompt": ('activatePrompt(id: "market-v1.0")', Scope.PREDICT),
@@ -248,7 +248,7 @@ HOSTILE_FLOAT = [1e308, -1e308, 5e-324]
 DEFAULTS: dict[str, Any] = {
     "date": "20250105", "dateFrom": "20250105", "dateTo": "20250105", "meet": 1,
     "raceId": "race_1_20250105_1", "raceIds": ["race_1_20250105_1"], "promptId":
-    "base-prompt-v1.0", "name": "sec-default", "version": "v1", "text": "t", "first": 5,
+    "form-weights-v1.0", "name": "sec-default", "version": "v1", "text": "t", "first": 5,
     "iterations": 1, "sampleSize": 10,
 }  # fmt: skip
 

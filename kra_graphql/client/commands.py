@@ -150,7 +150,7 @@ def backfill(
 
 
 def evaluate(
-    prompt: Annotated[str, typer.Option(help="Prompt id, like base-prompt-v1.0.")],
+    prompt: Annotated[str, typer.Option(help="Prompt id, like form-weights-v1.0.")],
     races: Annotated[str | None, typer.Option(help="Race ids separated by commas.")] = None,
     date_from: Annotated[str | None, typer.Option(help="First race day.")] = None,
     date_to: Annotated[str | None, typer.Option(help="Last race day.")] = None,

@@ -27,6 +27,7 @@ from kra_graphql.prediction.queries import PredictionQuery
 from kra_graphql.prediction.service import (
     EvaluationParams,
     check_parallelism,
+    check_sample_size,
     check_threshold,
     unique_ids,
 )
@@ -248,6 +249,12 @@ class EvaluatePromptInput:
         description="Score the predictions these predictRaces runs stored (made with this "
         "prompt) instead of predicting again; not with raceIds or dates.",
     )
+    sample_size: int | None = strawberry.field(
+        default=None,
+        description="Score at most this many of the races (1-5000), a sample drawn with "
+        "`seed`: the same seed draws the same races. Not with runIds.",
+    )
+    seed: int = strawberry.field(default=0, description="Seed of the sample (sampleSize).")
 
     def to_params(self) -> EvaluationParams:
         race_ids = (
@@ -263,6 +270,11 @@ class EvaluatePromptInput:
                 raise BadUserInput(
                     "give runIds alone, without raceIds or dates", field="input.runIds"
                 )
+            if self.sample_size is not None:
+                raise BadUserInput(
+                    "a sample is drawn from raceIds or dates, not from runIds",
+                    field="input.sampleSize",
+                )
         elif race_ids is None and start is None and end is None:
             raise BadUserInput("give raceIds, a date range or runIds", field="input.raceIds")
         return EvaluationParams(
@@ -276,6 +288,8 @@ class EvaluatePromptInput:
             confidence_threshold=check_threshold(
                 self.confidence_threshold, field="input.confidenceThreshold"
             ),
+            sample_size=check_sample_size(self.sample_size, field="input.sampleSize"),
+            seed=self.seed,
         )
 
 

@@ -10,7 +10,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ValidationCache
 
-from kra_graphql.graphql import access_types, webhook_types
+from kra_graphql.graphql import access_types, leaderboard_types, webhook_types
 from kra_graphql.graphql.document import DOCUMENT_CACHE_SIZE, KnownDocument
 from kra_graphql.graphql.fastpath import OFF, FastPath
 from kra_graphql.graphql.fastpath.executor import executor_class
@@ -218,6 +218,10 @@ class Query:
     webhook_deliveries: Connection[webhook_types.WebhookDelivery] = strawberry.field(
         resolver=webhook_types.webhook_deliveries,
         description="A webhook's deliveries with their tries, newest first (admin).",
+    )
+    prompt_leaderboard: leaderboard_types.PromptLeaderboard = strawberry.field(
+        resolver=leaderboard_types.leaderboard,
+        description="Prompt versions ranked on the same races (see PromptLeaderboard).",
     )
 
 

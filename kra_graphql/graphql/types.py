@@ -455,13 +455,25 @@ class Prediction(RowView, Node):
         self.predicted = [pick for pick in picks if pick is not None]
 
 
-@strawberry.type(description="One prompt scored over a set of races with known results.")
+@strawberry.type(
+    description="One prompt scored over a set of races with known results; docs/metrics.md "
+    "defines every figure. Figures added later (successRateAll, coverage, logLoss, ...) are "
+    "read from `metrics` and are null on evaluations made before them."
+)
 class Evaluation(RowView, Node):
-    race_count: int
-    excluded_count: int
-    success_rate: float
-    average_correct: float
-    win_hit_rate: float
+    race_count: int = strawberry.field(description="Races scored (with a top 3).")
+    excluded_count: int = strawberry.field(description="Races evaluated without a top 3.")
+    success_rate: float = strawberry.field(
+        description="All three of the actual top 3 picked, over valid, non-deferred "
+        "predictions (before docs/metrics.md: over every scored race)."
+    )
+    average_correct: float = strawberry.field(
+        description="Mean picks in the actual top 3, over valid, non-deferred predictions "
+        "(before docs/metrics.md: over every scored race)."
+    )
+    win_hit_rate: float = strawberry.field(
+        description="First pick won, over valid, non-deferred predictions."
+    )
     used_final_odds: bool
     metrics: dict[str, Any] = strawberry.field(graphql_type=JSON)
     parameters: dict[str, Any] = strawberry.field(graphql_type=JSON)
@@ -472,6 +484,42 @@ class Evaluation(RowView, Node):
     @strawberry.field
     async def prompt(self, info: Info) -> Prompt:
         return Prompt(await _referenced(info.context.loaders.prompt, self.prompt_id))
+
+    @strawberry.field(
+        description="All three of the top 3 picked, over every scored race (invalid and "
+        "deferred predictions are misses)."
+    )
+    def success_rate_all(self) -> float | None:
+        return self._overall("success_rate_all")
+
+    @strawberry.field(description="Mean correct picks over every scored race (0 when invalid).")
+    def average_correct_all(self) -> float | None:
+        return self._overall("average_correct_all")
+
+    @strawberry.field(description="Share of scored races whose prediction was not deferred.")
+    def coverage(self) -> float | None:
+        return self._overall("coverage")
+
+    @strawberry.field(
+        description='Mean -log p of "first pick wins", p = confidence/100 clipped to '
+        "[0.005, 0.995]; null without judged predictions."
+    )
+    def log_loss(self) -> float | None:
+        return self._overall("log_loss")
+
+    @strawberry.field(
+        description="Expected calibration error of the same probability, 10 equal-width bins."
+    )
+    def calibration_error(self) -> float | None:
+        return self._overall("calibration_error")
+
+    @strawberry.field(description="Mean NDCG@3 of the picks (relevance 3, 2, 1 for 1st-3rd).")
+    def ndcg_at3(self) -> float | None:
+        return self._overall("ndcg_at_3")
+
+    def _overall(self, key: str) -> float | None:
+        value = (self.row.metrics or {}).get("overall", {}).get(key)
+        return float(value) if isinstance(value, int | float) else None
 
     @strawberry.field(description="The predictions it scored, newest first.")
     async def predictions(

@@ -33,7 +33,7 @@ class Prompt(SQLModel, table=True):
         ),
     )
 
-    id: str = Field(primary_key=True, max_length=80)  # e.g. base-prompt-v1.0
+    id: str = Field(primary_key=True, max_length=80)  # e.g. form-weights-v1.0
     name: str = Field(max_length=60, nullable=False)
     version: str = Field(max_length=20, nullable=False)
     text: str = Field(sa_type=Text, nullable=False)
@@ -63,6 +63,9 @@ class Evaluation(SQLModel, table=True):
     parameters: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType, nullable=False)
     metrics: dict[str, Any] = Field(default_factory=dict, sa_type=JSONType, nullable=False)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    # sha256 of the sorted ids of the races it scored, set when it is done: evaluations
+    # are compared (promptLeaderboard) only on the same set.
+    race_set: str | None = Field(default=None, max_length=64, index=True)
 
 
 class Prediction(SQLModel, table=True):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from kra_graphql.config import Settings
 from kra_graphql.db import table_of, upsert, utcnow
 from kra_graphql.errors import BadUserInput, NotFound
 from kra_graphql.prediction.card import build_card
-from kra_graphql.prediction.metrics import Report, ScoredPrediction, evaluate
+from kra_graphql.prediction.metrics import Report, ScoredPrediction, correct_count, evaluate
 from kra_graphql.prediction.models import Evaluation, Prediction, PredictorKind, Prompt
 from kra_graphql.prediction.predictors import (
     FormPredictor,
@@ -147,7 +148,7 @@ async def predict_race(
     async with runtime.sessions() as session:
         result = (await load_results(session, [race_id])).get(race_id)
     top3 = result.top3 if result else None
-    correct = len(set(answer.picks) & top3) if top3 else None
+    correct = correct_count(answer.picks, top3) if top3 else None
     row = prediction_row(
         race_id, prompt, answer, run_key=DIRECT, evaluation_id=None,
         deferred=answer.confidence < confidence_threshold, use_final_odds=use_final_odds,
@@ -179,6 +180,9 @@ class EvaluationParams:
     confidence_threshold: int = 0
     # Score the stored predictions of these predictRaces runs instead of predicting anew.
     run_ids: list[str] | None = None
+    # At most this many of the races in range, drawn with this seed (same seed, same races).
+    sample_size: int | None = None
+    seed: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -190,6 +194,8 @@ class EvaluationParams:
             "parallelism": self.parallelism,
             "useFinalOdds": self.use_final_odds,
             "confidenceThreshold": self.confidence_threshold,
+            "sampleSize": self.sample_size,
+            "seed": self.seed,
         }
 
     @classmethod
@@ -205,6 +211,8 @@ class EvaluationParams:
             use_final_odds=bool(data.get("useFinalOdds", False)),
             confidence_threshold=int(data.get("confidenceThreshold", 0)),
             run_ids=data.get("runIds"),
+            sample_size=int(data["sampleSize"]) if data.get("sampleSize") is not None else None,
+            seed=int(data.get("seed", 0)),
         )
 
 
@@ -220,7 +228,20 @@ async def races_with_results(runtime: Runtime, params: EvaluationParams) -> list
         statement = statement.where(col(Race.race_date) <= params.date_to)
     statement = statement.order_by(col(Race.race_date), col(Race.meet), col(Race.race_number))
     async with runtime.sessions() as session:
-        return list((await session.scalars(statement.limit(MAX_EVALUATION_RACES))).all())
+        found = list((await session.scalars(statement.limit(MAX_EVALUATION_RACES))).all())
+    return sample_races(found, params.sample_size, params.seed)
+
+
+def sample_races(race_ids: list[str], size: int | None, seed: int) -> list[str]:
+    """`size` of the races drawn with `seed`, in their original order; all without a size.
+
+    Drawn from the sorted ids, so the same seed picks the same races whatever order the
+    database returned them in."""
+    if size is None or size >= len(race_ids):
+        return race_ids
+    rng = random.Random(seed)  # noqa: S311 - a reproducible sample, not a secret
+    chosen = set(rng.sample(sorted(race_ids), size))
+    return [race_id for race_id in race_ids if race_id in chosen]
 
 
 async def evaluate_prompt(
@@ -265,7 +286,7 @@ async def evaluate_prompt(
             row = prediction_row(
                 race_id, prompt, answer, run_key=run_key, evaluation_id=evaluation_id,
                 deferred=deferred, use_final_odds=params.use_final_odds, execution_ms=elapsed,
-                correct=len(set(answer.picks) & top3) if top3 else None,
+                correct=correct_count(answer.picks, top3) if top3 else None,
             )  # fmt: skip
             async with runtime.write() as session:
                 await upsert(session, table_of(Prediction), [row], conflict=PREDICTION_CONFLICT)
@@ -294,6 +315,7 @@ async def _store_report(
         evaluation.average_correct = overall.average_correct
         evaluation.win_hit_rate = overall.win_hit_rate
         evaluation.metrics = report.as_json()
+        evaluation.race_set = report.race_set
     await progress.log(
         f"{overall.races} races scored ({overall.excluded} without a top three): "
         f"success {overall.success_rate:.3f}, average correct {overall.average_correct:.3f}, "
@@ -336,6 +358,12 @@ async def _evaluation_row(
 def check_parallelism(value: int, *, field: str) -> int:
     if not 1 <= value <= MAX_PARALLELISM:
         raise BadUserInput(f"must be between 1 and {MAX_PARALLELISM}", field=field)
+    return value
+
+
+def check_sample_size(value: int | None, *, field: str) -> int | None:
+    if value is not None and not 1 <= value <= MAX_EVALUATION_RACES:
+        raise BadUserInput(f"must be between 1 and {MAX_EVALUATION_RACES}", field=field)
     return value
 
 
