@@ -52,9 +52,7 @@ async def test_default_prompts_exist(gql_session: AsyncClientSession) -> None:
         request("{ prompts { id name version predictor parameters active text } }")
     )
     by_id = {prompt["id"]: prompt for prompt in result["prompts"]}
-    assert {"form-weights-v1.0", "base-prompt-v1.0", "market-v1.0", "llm-prompt-v1.0"} <= set(
-        by_id
-    )
+    assert {"form-weights-v1.0", "base-prompt-v1.0", "market-v1.0", "llm-prompt-v1.0"} <= set(by_id)
     form = by_id["form-weights-v1.0"]
     assert (form["name"], form["version"], form["predictor"], form["active"]) == (
         "form-weights",
@@ -67,7 +65,8 @@ async def test_default_prompts_exist(gql_session: AsyncClientSession) -> None:
     base = by_id["base-prompt-v1.0"]
     assert (base["predictor"], base["active"]) == ("LLM", False)
     assert "{race_card}" in base["text"]
-    assert '"picks"' in base["text"] and '"confidence"' in base["text"]
+    assert '"picks"' in base["text"]
+    assert '"confidence"' in base["text"]
 
 
 async def test_predict_race_stores_one_prediction_per_race_and_prompt(

@@ -138,5 +138,6 @@ def downgrade() -> None:
     _move(FORM_ID, OLD_ID, name="base-prompt")
 
     op.drop_index(op.f("ix_evaluations_race_set"), table_name="evaluations")
-    with op.batch_alter_table("evaluations") as batch:
-        batch.drop_column("race_set")
+    # Not a batch (copy and swap) on SQLite: dropping the old evaluations table would
+    # cascade to the predictions of every evaluation. SQLite drops columns since 3.35.
+    op.execute("ALTER TABLE evaluations DROP COLUMN race_set")

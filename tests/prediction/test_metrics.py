@@ -40,7 +40,8 @@ R2 = RaceResult(
 )
 P2 = ScoredPrediction(picks=(7, 4, 1), confidence=30, deferred=True)
 
-# R3: Seoul 1800 m, 12 starters, dead heat for third (1, 2, 3, 3): the top 3 has 4 gates.
+# R3: Seoul 1800 m, 12 starters, dead heat for third (1, 2, 3, 3): the top 3 is 5, 6, 8
+# (8 is listed before 9).
 R3 = RaceResult(
     race_id="r3",
     meet=1,
@@ -61,8 +62,9 @@ def test_actual_top3_handles_dead_heats_codes_and_fog() -> None:
     assert actual_top3({1: 1, 2: 1, 3: 3, 4: 4}) == frozenset({1, 2, 3})
     # 2025-05-18 Seoul R4 shape: 1, 2, 2, 4 -> three gates, the 4th is out.
     assert actual_top3({1: 1, 2: 2, 3: 2, 4: 4}) == frozenset({1, 2, 3})
-    # Dead heat for third: four gates.
-    assert actual_top3({1: 1, 2: 2, 3: 3, 4: 3}) == frozenset({1, 2, 3, 4})
+    # Dead heat for third: the official order lists the lower gate first; three gates.
+    assert actual_top3({1: 1, 2: 2, 3: 3, 4: 3}) == frozenset({1, 2, 3})
+    assert actual_top3({1: 1, 2: 2, 4: 3, 3: 3}) == frozenset({1, 2, 3})
     # Non-finishing runners have no position.
     assert actual_top3({1: None, 2: 1, 3: 2, 4: 3}) == frozenset({2, 3, 4})
     # Fog: nobody placed.
@@ -117,10 +119,10 @@ def test_score_of_each_race() -> None:
 
     s3 = score_race(P3, R3)
     assert s3 is not None
-    # All three picks placed <= 3, but the top 3 is {5, 6, 8, 9}: success, no set match.
+    # All three picks placed <= 3, but the top 3 is {5, 6, 8}: gate 9 is listed fourth.
     assert (s3.correct, s3.all_three, s3.win_hit, s3.exact_order, s3.top3_set) == (
-        3,
-        True,
+        2,
+        False,
         False,
         False,
         False,
@@ -137,17 +139,21 @@ def test_overall_summary_by_hand() -> None:
     overall = report.overall
     assert overall.races == 3
     assert overall.excluded == 1
-    assert overall.success_rate == pytest.approx(2 / 3)  # R1 and R3
-    assert overall.average_correct == pytest.approx(8 / 3)  # (3 + 2 + 3) / 3
-    assert overall.win_hit_rate == pytest.approx(2 / 3)  # R1, R2
-    assert overall.exact_order_rate == pytest.approx(1 / 3)  # R1
-    assert overall.top3_set_rate == pytest.approx(1 / 3)  # R1
+    # Judged (valid, not deferred): R1 only; R2 is deferred, R3 invalid.
+    assert overall.judged == 1
+    assert overall.success_rate == pytest.approx(1.0)  # R1 over {R1}
+    assert overall.success_rate_all == pytest.approx(1 / 3)  # R1 over {R1, R2, R3}
+    assert overall.average_correct == pytest.approx(3.0)
+    assert overall.average_correct_all == pytest.approx(1.0)  # (3 + 0 + 0) / 3
+    assert overall.win_hit_rate == pytest.approx(1.0)
+    assert overall.exact_order_rate == pytest.approx(1.0)
+    assert overall.top3_set_rate == pytest.approx(1.0)
     assert overall.coverage == pytest.approx(2 / 3)  # R2 deferred
     assert overall.valid_rate == pytest.approx(2 / 3)  # R3 invalid
     assert overall.bets == 2  # R1 and R3; R2 deferred
     assert overall.profit == pytest.approx(1.0)  # +2 - 1
     assert overall.return_per_bet == pytest.approx(0.5)  # 1.0 / 2
-    assert overall.brier == pytest.approx(0.23)  # (0.16 + 0.49 + 0.04) / 3
+    assert overall.brier == pytest.approx(0.16)  # R1 only: (0.60 - 1)^2
 
 
 def test_breakdowns_by_hand() -> None:
@@ -156,14 +162,18 @@ def test_breakdowns_by_hand() -> None:
     assert sorted(report.by_meet) == ["1", "2"]
     seoul = report.by_meet["1"]  # R1, R3
     assert (seoul.races, seoul.excluded) == (2, 0)
-    assert seoul.success_rate == pytest.approx(1.0)  # 2 / 2
-    assert seoul.average_correct == pytest.approx(3.0)  # (3 + 3) / 2
-    assert seoul.win_hit_rate == pytest.approx(0.5)  # R1 only
-    assert seoul.return_per_bet == pytest.approx(0.5)  # (+2 - 1) / 2
-    assert seoul.brier == pytest.approx(0.1)  # (0.16 + 0.04) / 2
+    assert seoul.judged == 1  # R3 is invalid
+    assert seoul.success_rate == pytest.approx(1.0)  # 1 / 1
+    assert seoul.success_rate_all == pytest.approx(0.5)  # 1 / 2
+    assert seoul.average_correct == pytest.approx(3.0)
+    assert seoul.win_hit_rate == pytest.approx(1.0)  # R1
+    assert seoul.return_per_bet == pytest.approx(0.5)  # (+2 - 1) / 2: R3's bet stands
+    assert seoul.brier == pytest.approx(0.16)  # R1 only
     jeju = report.by_meet["2"]  # R2 scored, R4 excluded
     assert (jeju.races, jeju.excluded) == (1, 1)
-    assert jeju.average_correct == pytest.approx(2.0)
+    assert jeju.judged == 0  # R2 deferred
+    assert jeju.average_correct == pytest.approx(0.0)
+    assert jeju.brier is None
     assert jeju.bets == 0
     assert jeju.return_per_bet is None
     assert jeju.coverage == pytest.approx(0.0)
@@ -171,7 +181,7 @@ def test_breakdowns_by_hand() -> None:
     assert sorted(report.by_distance) == ["1300-1700", "<=1200", ">=1800"]
     short = report.by_distance["<=1200"]  # R1 scored, R4 excluded
     assert (short.races, short.excluded, short.success_rate) == (1, 1, 1.0)
-    assert report.by_distance["1300-1700"].average_correct == pytest.approx(2.0)  # R2
+    assert report.by_distance["1300-1700"].coverage == pytest.approx(0.0)  # R2 deferred
     assert report.by_distance[">=1800"].win_hit_rate == pytest.approx(0.0)  # R3
 
     assert sorted(report.by_field_size) == ["9-11", "<=8", ">=12"]
@@ -205,8 +215,11 @@ def test_empty_and_all_excluded() -> None:
     assert summarize([]) == Summary(
         races=0,
         excluded=0,
+        judged=0,
         success_rate=0.0,
+        success_rate_all=0.0,
         average_correct=0.0,
+        average_correct_all=0.0,
         win_hit_rate=0.0,
         exact_order_rate=0.0,
         top3_set_rate=0.0,
@@ -216,6 +229,9 @@ def test_empty_and_all_excluded() -> None:
         profit=0.0,
         return_per_bet=None,
         brier=None,
+        log_loss=None,
+        calibration_error=None,
+        ndcg_at_3=None,
     )
     report = evaluate([(P4, R4)])
     assert (report.overall.races, report.overall.excluded) == (0, 1)
