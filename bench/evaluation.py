@@ -41,14 +41,32 @@ from kra_graphql.runtime import Runtime
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "kra" / "API214_1"
 
 
+def _figure(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
 def show(label: str, metrics: dict[str, Any]) -> None:
+    """The figures of docs/metrics.md: accuracy over judged (valid, not deferred)
+    predictions, `*_all` over every scored race."""
     print(
-        f"{label:>24}: {metrics['races']} races ({metrics['excluded']} excluded): success "
-        f"{metrics['success_rate']:.3f}, avg correct {metrics['average_correct']:.3f}, win hit "
-        f"{metrics['win_hit_rate']:.3f}, exact order {metrics['exact_order_rate']:.3f}, top-3 set "
-        f"{metrics['top3_set_rate']:.3f}, coverage {metrics['coverage']:.2f}, valid "
-        f"{metrics['valid_rate']:.2f}, return/bet {metrics['return_per_bet']:+.3f}, brier "
-        f"{metrics['brier']:.3f}"
+        f"{label:>24}: {metrics['races']} races ({metrics['excluded']} excluded, "
+        f"{metrics['judged']} judged): success {metrics['success_rate']:.3f} (all "
+        f"{metrics['success_rate_all']:.3f}), avg correct {metrics['average_correct']:.3f} (all "
+        f"{metrics['average_correct_all']:.3f}), win hit {metrics['win_hit_rate']:.3f}, exact "
+        f"order {metrics['exact_order_rate']:.3f}, top-3 set {metrics['top3_set_rate']:.3f}, "
+        f"coverage {metrics['coverage']:.2f}, valid {metrics['valid_rate']:.2f}, return/bet "
+        f"{_figure(metrics['return_per_bet'], '+.3f')}, brier {_figure(metrics['brier'], '.3f')}, "
+        f"log-loss {_figure(metrics['log_loss'], '.3f')}, ECE "
+        f"{_figure(metrics['calibration_error'], '.3f')}, NDCG@3 "
+        f"{_figure(metrics['ndcg_at_3'], '.3f')}"
+    )
+    print(
+        f"{'':>24}  | {label.split()[0]} | {metrics['races']} | {metrics['success_rate']:.3f} | "
+        f"{metrics['success_rate_all']:.3f} | {metrics['average_correct']:.3f} | "
+        f"{metrics['average_correct_all']:.3f} | {metrics['win_hit_rate']:.3f} | "
+        f"{metrics['coverage']:.2f} | {_figure(metrics['brier'], '.3f')} | "
+        f"{_figure(metrics['log_loss'], '.3f')} | {_figure(metrics['calibration_error'], '.3f')} | "
+        f"{_figure(metrics['ndcg_at_3'], '.3f')} | {_figure(metrics['return_per_bet'], '+.3f')} |"
     )
 
 
