@@ -37,7 +37,7 @@ def improve(seed: int) -> dict[str, Any]:
 async def candidates_of(runtime: Runtime, job_id: str) -> list[Prompt]:
     async with runtime.sessions() as session:
         rows = (
-            await session.scalars(select(Prompt).where(col(Prompt.name) == "base-prompt"))
+            await session.scalars(select(Prompt).where(col(Prompt.name) == "form-weights"))
         ).all()
     mine = [row for row in rows if (row.parameters.get("improvement") or {}).get("job") == job_id]
     return sorted(mine, key=lambda row: row.parameters["improvement"]["iteration"])
