@@ -202,7 +202,7 @@ async def test_evaluate_and_improve_follow_their_jobs(
                        "--date-from", "20250523", "--date-to", "20250523")  # fmt: skip
     assert improved.returncode == 0, improved.stdout + improved.stderr
     assert re.search(r"^COMPLETED job_\w+ \(PROMPT_IMPROVEMENT\)", improved.stdout, re.MULTILINE)
-    assert "championId: base-prompt-v1." in improved.stdout
+    assert "championId: form-weights-v1." in improved.stdout
     assert "iterations: 2" in improved.stdout
 
 

@@ -63,7 +63,7 @@ async def prompt_leaderboard(session: AsyncSession, where: LeaderboardFilter) ->
         .group_by(col(Evaluation.id))
         .having(outside == 0)
     )
-    counted = dict((await session.execute(statement)).tuples().all())
+    counted = {int(key or 0): int(races) for key, races in await session.execute(statement)}
     if not counted:
         return Leaderboard(race_set=None, race_count=0, standings=[])
     rows = (
