@@ -4,7 +4,8 @@
 
 Imports the recorded fixtures (2025-01 and 2025-05) into a fresh PostgreSQL database
 (TEST_POSTGRES_URL, TEST_REDIS_URL as for the tests), then prints:
-- the `form` prompt's and the `market` prompt's (final odds) metrics over all races;
+- the `form` prompt's (also with confidenceThreshold 25, to show deferral) and the
+  `market` prompt's (final odds) metrics over all races, as defined in docs/metrics.md;
 - `improvePrompt` on `form`: later-part scores of the default weights and of the champion;
 - races evaluated per second for `form`, and for `llm` against the fake chat server with
   200 ms latency at parallelism 1, 4 and 16.
@@ -61,7 +62,7 @@ def show(label: str, metrics: dict[str, Any]) -> None:
         f"{_figure(metrics['ndcg_at_3'], '.3f')}"
     )
     print(
-        f"{'':>24}  | {label.split()[0]} | {metrics['races']} | {metrics['success_rate']:.3f} | "
+        f"{'':>24}  | {label} | {metrics['races']} | {metrics['success_rate']:.3f} | "
         f"{metrics['success_rate_all']:.3f} | {metrics['average_correct']:.3f} | "
         f"{metrics['average_correct_all']:.3f} | {metrics['win_hit_rate']:.3f} | "
         f"{metrics['coverage']:.2f} | {_figure(metrics['brier'], '.3f')} | "
@@ -112,6 +113,9 @@ async def main() -> None:
         show("form (form-weights-v1.0)", form)
         print(f"{'':>24}  {form['races'] + form['excluded']} races in {form_s:.1f} s = "
               f"{(form['races'] + form['excluded']) / form_s:.1f} races/s")  # fmt: skip
+        deferring, _ = await evaluate(runtime, handlers, "form-weights-v1.0",
+                                      confidence_threshold=25, parallelism=8)  # fmt: skip
+        show("form, threshold 25", deferring)
         market, _ = await evaluate(runtime, handlers, "market-v1.0", use_final_odds=True,
                                    parallelism=8)  # fmt: skip
         show("market (final odds)", market)
