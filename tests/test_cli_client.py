@@ -196,6 +196,11 @@ async def test_evaluate_and_improve_follow_their_jobs(
     assert evaluated.returncode == 0, evaluated.stdout + evaluated.stderr
     assert re.search(r"^COMPLETED job_\w+ \(EVALUATION\)", evaluated.stdout, re.MULTILINE)
     assert "metrics.races: 16" in evaluated.stdout
+    sampled = run_cli(cli_env, "evaluate", "--prompt", "form-weights-v1.0",
+                      "--date-from", "20250523", "--date-to", "20250523",
+                      "--sample-size", "5", "--seed", "3")  # fmt: skip
+    assert sampled.returncode == 0, sampled.stdout + sampled.stderr
+    assert "metrics.races: 5" in sampled.stdout
 
     improved = run_cli(cli_env, "improve", "--prompt", "form-weights-v1.0", "--iterations", "2",
                        "--sample-size", "10", "--train-share", "0.65",

@@ -157,6 +157,10 @@ def evaluate(
     parallelism: Annotated[int, typer.Option(help="Predictions at once, 1-64.")] = 4,
     use_final_odds: Annotated[bool, typer.Option(help="Let the predictor see final odds.")] = False,
     confidence_threshold: Annotated[int, typer.Option(help="Defer below this, 0-100.")] = 0,
+    sample_size: Annotated[
+        int | None, typer.Option(help="Score a sample of this many of the races, 1-5000.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Same seed, same races: the sample's seed.")] = 0,
     url: Url = DEFAULT_URL,
     key: Key = None,
     detach: Detach = False,
@@ -172,6 +176,8 @@ def evaluate(
         "parallelism": parallelism,
         "useFinalOdds": use_final_odds,
         "confidenceThreshold": confidence_threshold,
+        "sampleSize": sample_size,
+        "seed": seed,
     }
     _submit(url, key, operations.EVALUATE, "evaluatePrompt", {"input": payload}, detach)
 
