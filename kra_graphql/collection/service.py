@@ -70,6 +70,8 @@ async def collect_races(
             collected.append(outcome[0])
         elif outcome is not None:
             missing.append(number)
+            async with runtime.write() as session:
+                await store.forget_uncollected(session, params.race_date, params.meet, number)
         else:
             async with runtime.write() as session:
                 await store.mark_failed(

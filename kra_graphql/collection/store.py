@@ -6,6 +6,7 @@ from collections.abc import Collection, Iterable
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import delete
 from sqlalchemy import update as update_rows
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -125,6 +126,16 @@ async def mark_failed(session: AsyncSession, day: date, meet: int, number: int, 
         .where(col(Race.id) == stub["id"])
         .where(col(Race.collection_status) != CollectionStatus.COLLECTED)
         .values(collection_status=CollectionStatus.FAILED, collection_error=error, updated_at=now)
+    )
+
+
+async def forget_uncollected(session: AsyncSession, day: date, meet: int, number: int) -> None:
+    """The API has no such race: drop the row a collection made for it, so the day does
+    not count a race that does not exist. A race stored before is kept."""
+    await session.execute(
+        delete(Race)
+        .where(col(Race.id) == race_id(meet, day, number))
+        .where(col(Race.collection_status) != CollectionStatus.COLLECTED)
     )
 
 
