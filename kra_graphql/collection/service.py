@@ -1,7 +1,8 @@
 """Collect race cards and results, enrich horses, jockeys and trainers: one step per race.
 
 Each race is written in its own transaction, so one failing race leaves the others
-stored and the job ends PARTIAL with the failure listed.
+stored and the job ends PARTIAL with the failure listed; the failed race keeps a FAILED
+row with its error until a later collection of its day stores it.
 """
 
 from __future__ import annotations
