@@ -59,6 +59,7 @@ async def export_dataset(runtime: Runtime, progress: Progress, params: ExportPar
         manifest_sha, manifest_bytes = await asyncio.to_thread(digest, manifest_path)
         await progress.check_cancelled()
         await asyncio.to_thread(storage.publish, temp, final)
+        await progress.advance()
     except BaseException:
         await asyncio.to_thread(shutil.rmtree, temp, True)
         raise
