@@ -1,4 +1,5 @@
-"""The Starlette application: /graphql (HTTP and WebSocket), /health, /health/ready, /metrics."""
+"""The Starlette application: /graphql (HTTP and WebSocket), /health, /health/ready, /metrics,
+/exports."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from kra_graphql.access.control import AccessControl
 from kra_graphql.config import Settings, get_settings
+from kra_graphql.export import routes as export_routes
 from kra_graphql.graphql.cache import CachedView, ResponseCache
 from kra_graphql.graphql.context import ApiServices
 from kra_graphql.graphql.guard import Guard, GuardedGraphQL
@@ -122,6 +124,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/health", liveness),
         Route("/health/ready", readiness),
         *jobboard_routes(),
+        *export_routes.routes(),
     ]
     if settings.metrics_enabled:
         routes.append(Route("/metrics", metrics_endpoint))

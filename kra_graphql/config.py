@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     # Finished jobs (with their logs) and webhook deliveries older than this are deleted.
     job_retention_days: Annotated[int, Field(ge=1, le=36_500)] = 90
+    # Dataset exports, one folder per job; the API serves them from here, so the API
+    # and the workers must see the same folder. Removed with their job (retention).
+    export_dir: Path = DEFAULT_DATA_DIR / "exports"
 
     @field_validator("job_recovery_interval_s")
     @classmethod

@@ -128,7 +128,12 @@ def replay_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str, redis_keys: str, replay_url: str) -> Settings:
+def settings(
+    database_url: str,
+    redis_keys: str,
+    replay_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Settings:
     # Short timeouts and backoffs keep fault and recovery tests fast.
     return Settings(
         database_url=database_url,
@@ -153,6 +158,8 @@ def settings(database_url: str, redis_keys: str, replay_url: str) -> Settings:
         rate_limit_burst=10_000,
         anonymous_rate_limit_per_min=100_000,
         anonymous_rate_limit_burst=10_000,
+        # Shared by this run's API servers and workers, as in a deployment.
+        export_dir=tmp_path_factory.mktemp("exports"),
     )
 
 
@@ -163,7 +170,7 @@ SETTINGS_ENV = (
     "job_recovery_interval_s", "daily_collection_enabled", "api_keys", "api_key_cache_s",
     "rate_limit_per_min", "rate_limit_burst", "anonymous_rate_limit_per_min",
     "anonymous_rate_limit_burst", "anonymous_read", "race_day_enabled", "race_day_results_hour",
-    "race_day_results_retry_s", "race_day_results_rounds",
+    "race_day_results_retry_s", "race_day_results_rounds", "export_dir",
 )  # fmt: skip
 
 

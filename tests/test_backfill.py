@@ -10,6 +10,7 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import pytest
 from gql import Client, GraphQLRequest
 from gql.client import AsyncClientSession
 from gql.transport.exceptions import TransportQueryError
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlmodel import col
 
 from kra_graphql.collection.backfill import MAX_BACKFILL_DAYS
@@ -114,6 +115,33 @@ async def stored(runtime: Runtime, first: str, last: str) -> dict[str, int]:
             .group_by(col(Race.id))
         )
         return dict(rows.all())
+
+
+async def _ids(runtime: Runtime) -> tuple[set[str], set[str]]:
+    async with runtime.sessions() as session:
+        races = set((await session.scalars(select(col(Race.id)))).all())
+        jobs = set((await session.scalars(select(col(Job.id)))).all())
+    return races, jobs
+
+
+@pytest.fixture(autouse=True)
+async def leave_no_trace(runtime: Runtime, job_queue: JobQueue) -> AsyncIterator[None]:
+    """A backfill collects days that other tests collect themselves and count: each test
+    here removes the races and jobs it added (its jobs stopped first)."""
+    races_before, jobs_before = await _ids(runtime)
+    yield
+    races_after, jobs_after = await _ids(runtime)
+    added = jobs_after - jobs_before
+    for job_id in sorted(added):
+        await cancel_job(runtime, job_queue, job_id)
+    for job_id in sorted(added):
+        await wait_job(runtime, job_id, within_s=60)
+    async with runtime.write() as session:
+        await session.execute(
+            delete(Job).where(col(Job.id).in_(added), col(Job.parent_id).is_not(None))
+        )
+        await session.execute(delete(Job).where(col(Job.id).in_(added)))
+        await session.execute(delete(Race).where(col(Race.id).in_(races_after - races_before)))
 
 
 async def count_jobs(runtime: Runtime, kind: JobKind) -> int:

@@ -71,7 +71,7 @@ async def test_downgrade_to_base_and_upgrade_again(empty_engine: AsyncEngine) ->
         assert await connection.run_sync(_differences) == []
 
 
-BEFORE_RENAME = "7573119d301e"
+BEFORE_RENAME = "dee09be24b4f"
 
 
 def _filler(column: Any) -> Any:

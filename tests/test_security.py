@@ -82,6 +82,10 @@ MUTATIONS: dict[str, tuple[str, Scope | None]] = {
         Scope.ADMIN,
     ),
     "deleteWebhook": ('deleteWebhook(id: "webhook_0")', Scope.ADMIN),
+    "exportDataset": (
+        'exportDataset(input: {dateFrom: "20240102", dateTo: "20240102"})',
+        Scope.READ,
+    ),
 }
 SECRET_MARKERS = ("Traceback", "asyncpg", "sqlalchemy", "SELECT ", "key_hash", 'File "')
 KNOWN_CODES = {"BAD_USER_INPUT", "UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND", "RATE_LIMITED"}

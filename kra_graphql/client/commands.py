@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -264,5 +265,58 @@ def jobs(
 
 
 def register(app: typer.Typer) -> None:
-    for command in (collect, backfill, evaluate, improve, watch, jobs):
+    for command in (collect, backfill, evaluate, improve, watch, jobs, export):
         app.command(rich_help_panel="Client (talks to a running server)")(command)
+
+
+def export(
+    date_from: Annotated[str, typer.Option("--from", help="First race day, YYYYMMDD or ISO.")],
+    date_to: Annotated[str, typer.Option("--to", help="Last race day (at most 400 days).")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Folder to download the files into.")
+    ],
+    export_format: Annotated[
+        str, typer.Option("--format", help="parquet or csv.", case_sensitive=False)
+    ] = "parquet",
+    meet: Annotated[
+        list[int] | None,
+        typer.Option(help="1 Seoul, 2 Jeju, 3 Busan-Gyeongnam (repeatable); all when omitted."),
+    ] = None,
+    table: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="races, entries, results, predictions, horses, jockeys, trainers "
+            "(repeatable); all when omitted."
+        ),
+    ] = None,
+    url: Url = DEFAULT_URL,
+    key: Key = None,
+) -> None:
+    """Export races of a range (exportDataset), follow the job, then download and verify
+    its files against the manifest: exit 4 when one differs."""
+    from rich.console import Console
+
+    from kra_graphql.client import operations
+    from kra_graphql.client.download import download_export
+    from kra_graphql.client.follow import follow_job
+
+    if export_format.lower() not in {"parquet", "csv"}:
+        raise typer.BadParameter("parquet or csv", param_hint="--format")
+    payload = {
+        "dateFrom": date_from,
+        "dateTo": date_to,
+        "meets": meet or None,
+        "format": export_format.upper(),
+        "tables": [name.upper() for name in table] if table else None,
+    }
+
+    async def body(client: GraphQLClient) -> int:
+        console = Console()
+        job = (await client.execute(operations.EXPORT, {"input": payload}))["exportDataset"]
+        code = await follow_job(client, console, job, interactive=sys.stdin.isatty())
+        if code != 0:
+            return code
+        final = (await client.execute(operations.JOB, {"id": job["id"]}))["job"]
+        return await download_export(client.url, client.key, final, output, console)
+
+    _run(url, key, body)

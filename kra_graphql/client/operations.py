@@ -27,6 +27,12 @@ mutation Backfill($input: BackfillRacesInput!) {{
 }}
 """
 
+EXPORT = f"""
+mutation Export($input: ExportDatasetInput!) {{
+  exportDataset(input: $input) {{ {JOB_FIELDS} }}
+}}
+"""
+
 CANCEL = f"""
 mutation Cancel($id: ID!) {{ cancelJob(id: $id) {{ {JOB_FIELDS} }} }}
 """

@@ -1,7 +1,8 @@
 """Collect race cards and results, enrich horses, jockeys and trainers: one step per race.
 
 Each race is written in its own transaction, so one failing race leaves the others
-stored and the job ends PARTIAL with the failure listed.
+stored and the job ends PARTIAL with the failure listed; the failed race keeps a FAILED
+row with its error until a later collection of its day stores it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from kra_graphql.kra.client import KraClient
 from kra_graphql.progress import JobOutcome, Progress
 from kra_graphql.races.dates import format_race_date
 from kra_graphql.races.models import (
+    CollectionStatus,
     EnrichmentStatus,
     Entry,
     Horse,
@@ -46,10 +48,13 @@ async def collect_races(
     runtime: Runtime, kra: KraClient, progress: Progress, params: CollectParams
 ) -> JobOutcome:
     await progress.step("discovering races")
-    numbers = params.race_numbers or await kra.race_numbers(params.race_date, params.meet)
+    numbers = params.race_numbers or await _day_numbers(runtime, kra, params.race_date, params.meet)
     day = format_race_date(params.race_date)
     await progress.log(f"{len(numbers)} race(s) on {day} at meet {params.meet}")
     await progress.set_total(len(numbers) * (2 if params.enrich else 1))
+    async with runtime.write() as session:
+        await store.mark_pending(session, params.race_date, params.meet, numbers)
+    withdrawn = await _withdrawals(kra, progress, params.race_date, params.meet)
 
     collected: list[str] = []
     missing: list[int] = []
@@ -60,11 +65,19 @@ async def collect_races(
         outcome = await _race_step(
             runtime, kra, progress, params.race_date, params.meet, number,
             step="collect", with_results=params.with_results, failures=failures, errors=errors,
+            withdrawn=withdrawn,
         )  # fmt: skip
         if outcome is not None and outcome[1] is not None:
             collected.append(outcome[0])
         elif outcome is not None:
             missing.append(number)
+            async with runtime.write() as session:
+                await store.forget_uncollected(session, params.race_date, params.meet, number)
+        else:
+            async with runtime.write() as session:
+                await store.mark_failed(
+                    session, params.race_date, params.meet, number, describe(errors[-1])
+                )
 
     result: dict[str, Any] = {"raceIds": collected, "missingRaceNumbers": missing}
     if params.enrich:
@@ -131,6 +144,7 @@ async def _race_step(
     with_results: bool,
     failures: list[dict[str, Any]],
     errors: list[Exception],
+    withdrawn: dict[int, set[int]] | None = None,
 ) -> tuple[str, records.Race | None] | None:
     """Fetch and store one race in its own transaction, then count the step done.
 
@@ -142,7 +156,10 @@ async def _race_step(
         race = await kra.race(day, meet, number)
         if race is not None:
             async with runtime.write() as session:
-                await store.store_race(session, race, with_results=with_results)
+                scratched = None if withdrawn is None else withdrawn.get(number, set())
+                await store.store_race(
+                    session, race, with_results=with_results, scratched=scratched
+                )
         return rid, race
     except Exception as error:
         errors.append(error)
@@ -151,6 +168,39 @@ async def _race_step(
         return None
     finally:
         await progress.advance()
+
+
+async def _day_numbers(runtime: Runtime, kra: KraClient, day: date, meet: int) -> list[int]:
+    """The day's races as the API lists them, and any that failed to collect before: a
+    failed race is collected again by the next collection of its day."""
+    async with runtime.sessions() as session:
+        failed = await session.scalars(
+            select(col(Race.race_number)).where(
+                col(Race.race_date) == day,
+                col(Race.meet) == meet,
+                col(Race.collection_status) == CollectionStatus.FAILED,
+            )
+        )
+        retried = set(failed.all())
+    return sorted(set(await kra.race_numbers(day, meet)) | retried)
+
+
+async def _withdrawals(
+    kra: KraClient, progress: Progress, day: date, meet: int
+) -> dict[int, set[int]] | None:
+    """Gate numbers withdrawn before the race, by race number: a race card shows none of
+    them until the result. None when the API would not say (the cards are still worth
+    storing; a withdrawal stored earlier is kept)."""
+    try:
+        scratchings = await kra.scratchings(day, meet)
+    except Exception as error:
+        await progress.log(f"withdrawals unknown: {describe(error)}", level="WARNING")
+        return None
+    found: dict[int, set[int]] = {}
+    for scratching in scratchings:
+        if scratching.gate_number is not None:
+            found.setdefault(scratching.race_number, set()).add(scratching.gate_number)
+    return found
 
 
 async def _enrich(
@@ -180,7 +230,9 @@ async def _enrich(
         race_failures = [outcome for outcome in outcomes if outcome is not None]
         failures += race_failures
         fetched += len(wanted) - len(race_failures)
-        status = EnrichmentStatus.PARTIAL if race_failures else EnrichmentStatus.ENRICHED
+        # Enriched means every kind is fresh, not only the kinds this job was asked for.
+        stale = await _stale_entities(runtime, rid, set(ENTITY_KINDS), max_age)
+        status = EnrichmentStatus.PARTIAL if stale else EnrichmentStatus.ENRICHED
         async with runtime.write() as session:
             await session.execute(
                 update(Race)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Collection, Iterable
+from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import delete
+from sqlalchemy import update as update_rows
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from kra_graphql.collection.quality import assess
 from kra_graphql.db import table_of, upsert, utcnow
@@ -14,6 +17,7 @@ from kra_graphql.kra import records
 from kra_graphql.races.models import (
     CAREER_COUNTS,
     CollectionStatus,
+    EnrichmentStatus,
     Entry,
     Horse,
     Jockey,
@@ -40,9 +44,17 @@ def result_status(race: records.Race) -> ResultStatus:
 
 
 async def store_race(
-    session: AsyncSession, race: records.Race, *, with_results: bool = True
+    session: AsyncSession,
+    race: records.Race,
+    *,
+    with_results: bool = True,
+    scratched: Collection[int] | None = None,
 ) -> str:
-    """Upsert one race card (and its result when published and wanted). Returns the race id."""
+    """Upsert one race card (and its result when published and wanted). Returns the race id.
+
+    `scratched`: gate numbers the day's withdrawals list for this race; None when they are
+    not known, which leaves a withdrawal stored earlier as it is.
+    """
     now = utcnow()
     rid = race_id(race.meet, race.race_date, race.race_number)
     await _store_people(session, race.runners, now)
@@ -61,6 +73,7 @@ async def store_race(
         "track_condition": race.track_condition,
         "weather": race.weather,
         "collection_status": CollectionStatus.COLLECTED,
+        "collection_error": None,
         "quality_score": score,
         "quality_warnings": warnings,
         "collected_at": now,
@@ -74,11 +87,15 @@ async def store_race(
         update += ["result_status", "resulted_at"]
     await upsert(session, table_of(Race), [row], conflict=["id"], update=update)
 
-    entries = [_entry_row(rid, runner, now) for runner in race.runners]
+    withdrawn = frozenset(scratched or ())
+    entries = [_entry_row(rid, runner, now, withdrawn) for runner in race.runners]
     # Before the result, never overwrite a result stored earlier with blanks.
     columns = [*CARD_COLUMNS, "updated_at"]
     if status is not ResultStatus.PENDING:
         columns += RESULT_COLUMNS
+    elif scratched is not None:
+        # A card shows no withdrawal: only the day's list of withdrawals says so.
+        columns.append("scratched")
     await upsert(
         session,
         table_of(Entry),
@@ -89,7 +106,61 @@ async def store_race(
     return rid
 
 
-def _entry_row(rid: str, runner: records.Runner, now: datetime) -> dict[str, Any]:
+async def mark_pending(session: AsyncSession, day: date, meet: int, numbers: Iterable[int]) -> None:
+    """Rows for the races a collection is about to fetch, so the day counts every race it
+    has (not only those stored so far); races stored before keep their rows as they are."""
+    now = utcnow()
+    rows = [_race_stub(day, meet, number, CollectionStatus.PENDING, now) for number in numbers]
+    await upsert(session, table_of(Race), rows, conflict=["id"], update=[])
+
+
+async def mark_failed(session: AsyncSession, day: date, meet: int, number: int, error: str) -> None:
+    """Remember a race that failed to collect, and why, until a later collection stores it.
+
+    A card stored by an earlier collection stays COLLECTED: what failed was a refresh."""
+    now = utcnow()
+    stub = _race_stub(day, meet, number, CollectionStatus.FAILED, now)
+    await upsert(session, table_of(Race), [stub], conflict=["id"], update=[])
+    await session.execute(
+        update_rows(Race)
+        .where(col(Race.id) == stub["id"])
+        .where(col(Race.collection_status) != CollectionStatus.COLLECTED)
+        .values(collection_status=CollectionStatus.FAILED, collection_error=error, updated_at=now)
+    )
+
+
+async def forget_uncollected(session: AsyncSession, day: date, meet: int, number: int) -> None:
+    """The API has no such race: drop the row a collection made for it, so the day does
+    not count a race that does not exist. A race stored before is kept."""
+    await session.execute(
+        delete(Race)
+        .where(col(Race.id) == race_id(meet, day, number))
+        .where(col(Race.collection_status) != CollectionStatus.COLLECTED)
+    )
+
+
+def _race_stub(
+    day: date, meet: int, number: int, status: CollectionStatus, now: datetime
+) -> dict[str, Any]:
+    """A race row with only what is known before the API answers."""
+    return {
+        "id": race_id(meet, day, number),
+        "race_date": day,
+        "meet": meet,
+        "race_number": number,
+        "collection_status": status,
+        "enrichment_status": EnrichmentStatus.PENDING,
+        "result_status": ResultStatus.PENDING,
+        "quality_warnings": [],
+        "raw": [],
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _entry_row(
+    rid: str, runner: records.Runner, now: datetime, withdrawn: frozenset[int]
+) -> dict[str, Any]:
     return {
         "race_id": rid,
         "gate_number": runner.gate_number,
@@ -108,7 +179,7 @@ def _entry_row(rid: str, runner: records.Runner, now: datetime) -> dict[str, Any
         "rating": runner.rating,
         "win_odds": runner.win_odds,
         "place_odds": runner.place_odds,
-        "scratched": runner.scratched,
+        "scratched": runner.scratched or runner.gate_number in withdrawn,
         "finish_position": runner.finish_position,
         "finish_code": runner.finish_code,
         "finish_time": runner.finish_time,

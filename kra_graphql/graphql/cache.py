@@ -33,9 +33,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 CACHEABLE_ROOTS = frozenset(
     {
         "races", "race", "horses", "horse", "jockeys", "jockey", "trainers", "trainer",
-        "collectionStatus", "prompts", "predictions", "evaluations", "__typename",
+        "prompts", "predictions", "evaluations", "__typename",
     }
 )  # fmt: skip
+# collectionStatus is not among them: it reads the jobs of the day too.
 MAX_ENTRIES = 2048
 MAX_BODY = 1 << 20
 

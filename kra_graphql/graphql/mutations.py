@@ -11,6 +11,7 @@ from kra_graphql.errors import AppError, NotFound
 from kra_graphql.graphql import access_types, webhook_types
 from kra_graphql.graphql.auth import check_job_owner
 from kra_graphql.graphql.backfill_types import BackfillRacesInput
+from kra_graphql.graphql.export_types import ExportDatasetInput
 from kra_graphql.graphql.inputs import (
     CollectRacesInput,
     CollectResultsInput,
@@ -155,6 +156,14 @@ class Mutation:
     )
     async def backfill_races(self, info: Info, input: BackfillRacesInput) -> Job:
         return await _submit(info, JobKind.BACKFILL, input.to_params())
+
+    @strawberry.mutation(
+        description="Export the races of a range, with their entries, results, predictions "
+        "and people, as Parquet or CSV files and a manifest, as a job; `result.files` "
+        "lists them, downloaded from /exports/<job id>/<file> with the same key."
+    )
+    async def export_dataset(self, info: Info, input: ExportDatasetInput) -> Job:
+        return await _submit(info, JobKind.EXPORT, input.to_params())
 
 
 async def _submit(info: Info, kind: JobKind, params: JobParams) -> Job:

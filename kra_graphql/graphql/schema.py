@@ -207,6 +207,7 @@ class Query:
             enriched=status.enriched,
             resulted=status.resulted,
             status=status.status,
+            failed_races=list(status.failed_races),
         )
 
     api_keys: list[access_types.ApiKey] = strawberry.field(

@@ -346,6 +346,9 @@ class Race(RowView, Node):
     result_status: str
     quality_score: float | None
     quality_warnings: list[str]
+    collection_error: str | None = strawberry.field(
+        description="Why the race failed to collect (collectionStatus FAILED); null once stored."
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -384,7 +387,13 @@ class CollectionStatus:
     enriched: int
     resulted: int = strawberry.field(description="Races with a published result (or none).")
     status: str = strawberry.field(
-        description="NOT_COLLECTED, COLLECTING, COLLECTED, ENRICHED or RESULTED."
+        description="COLLECTING while a collection or results job of the day is queued or "
+        "running; else NOT_COLLECTED, FAILED (no race stored, some failed), PARTIAL (some "
+        "races failed or were not fetched), COLLECTED, ENRICHED or RESULTED."
+    )
+    failed_races: list[int] = strawberry.field(
+        description="Numbers of the races whose last collection failed; the next collection "
+        "of the day fetches them again."
     )
 
 

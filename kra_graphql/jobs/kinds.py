@@ -9,8 +9,9 @@ it happened to import first. A domain package that starts declaring kinds is add
 from __future__ import annotations
 
 from kra_graphql.collection import jobs as collection
+from kra_graphql.export import jobs as export
 from kra_graphql.jobs.registry import JobRegistry
 from kra_graphql.prediction import jobs as prediction
 from kra_graphql.raceday import jobs as raceday
 
-REGISTRY = JobRegistry([*collection.JOBS, *prediction.JOBS, *raceday.JOBS])
+REGISTRY = JobRegistry([*collection.JOBS, *prediction.JOBS, *raceday.JOBS, *export.JOBS])

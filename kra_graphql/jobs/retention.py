@@ -1,4 +1,5 @@
-"""Job retention: finished jobs older than JOB_RETENTION_DAYS go, with their logs.
+"""Job retention: finished jobs older than JOB_RETENTION_DAYS go, with their logs (and the
+folders of the exports they made).
 
 Jobs form trees (`parent_id`): a tree goes only once every job in it is finished and
 old, all of it at once, so a child never outlives its parent nor loses it while the
@@ -21,6 +22,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import SQLModel, col
 
 from kra_graphql.db import utcnow
+from kra_graphql.export.cleanup import sweep_exports
 from kra_graphql.jobs.models import TERMINAL_STATUSES, Job, JobLog
 from kra_graphql.logging import get_logger
 from kra_graphql.metrics import observe_retention
@@ -38,13 +40,16 @@ class Pruned:
     jobs: int = 0
     logs: int = 0
     deliveries: int = 0
+    exports: int = 0
 
 
 async def apply_retention(runtime: Runtime) -> Pruned:
-    """The daily task: jobs and webhook deliveries past JOB_RETENTION_DAYS."""
+    """The daily task: jobs and webhook deliveries past JOB_RETENTION_DAYS, and the
+    export folders of jobs that are gone."""
     before = utcnow() - timedelta(days=runtime.settings.job_retention_days)
     jobs = await prune_jobs(runtime, before)
-    pruned = Pruned(jobs.jobs, jobs.logs, await prune_deliveries(runtime, before))
+    deliveries = await prune_deliveries(runtime, before)
+    pruned = Pruned(jobs.jobs, jobs.logs, deliveries, await sweep_exports(runtime))
     observe_retention(jobs=pruned.jobs, job_logs=pruned.logs, webhook_deliveries=pruned.deliveries)
     log.info(
         "retention.applied",
@@ -52,6 +57,7 @@ async def apply_retention(runtime: Runtime) -> Pruned:
         jobs=pruned.jobs,
         job_logs=pruned.logs,
         webhook_deliveries=pruned.deliveries,
+        export_folders=pruned.exports,
     )
     return pruned
 

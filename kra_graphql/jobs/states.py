@@ -16,6 +16,7 @@ class JobKind(StrEnum):
     IMPORT = "IMPORT"
     BACKFILL = "BACKFILL"
     RACE_DAY = "RACE_DAY"
+    EXPORT = "EXPORT"
 
 
 class JobStatus(StrEnum):

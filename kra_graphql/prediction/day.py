@@ -27,7 +27,7 @@ from kra_graphql.prediction.service import (
 )
 from kra_graphql.progress import JobOutcome, Progress
 from kra_graphql.races.dates import format_race_date, parse_race_date
-from kra_graphql.races.models import Race
+from kra_graphql.races.models import CollectionStatus, Race
 from kra_graphql.runtime import Runtime
 
 
@@ -64,6 +64,8 @@ async def day_race_ids(runtime: Runtime, race_date: date, meet: int) -> list[str
         rows = await session.scalars(
             select(col(Race.id))
             .where(col(Race.race_date) == race_date, col(Race.meet) == meet)
+            # A race whose card failed to collect has nothing to predict from.
+            .where(col(Race.collection_status) == CollectionStatus.COLLECTED)
             .order_by(col(Race.race_number))
         )
         return list(rows.all())

@@ -32,7 +32,7 @@ from kra_graphql.prediction.prompts import active_prompt
 from kra_graphql.prediction.service import EvaluationParams
 from kra_graphql.progress import JobOutcome, Progress, ResumeLater
 from kra_graphql.races.dates import SEOUL, format_race_date, parse_race_date
-from kra_graphql.races.models import Race, ResultStatus
+from kra_graphql.races.models import CollectionStatus, Race, ResultStatus
 from kra_graphql.runtime import Runtime
 
 RESULT_KNOWN = (ResultStatus.RESULTED, ResultStatus.NO_RESULT)
@@ -96,6 +96,7 @@ class _Chain:
                 select(func.count())
                 .select_from(Race)
                 .where(col(Race.race_date) == self.day)
+                .where(col(Race.collection_status) == CollectionStatus.COLLECTED)
                 .where(col(Race.result_status).not_in(RESULT_KNOWN))
             )
         return int(missing or 0)

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, UniqueConstraint
+from sqlalchemy import BigInteger, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from kra_graphql.db import JSONType, UTCDateTime
@@ -76,6 +76,8 @@ class Race(Timestamped, table=True):
     enriched_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     resulted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     raw: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONType, nullable=False)
+    # Why the last collection of the race failed (status FAILED); None once collected.
+    collection_error: str | None = Field(default=None, sa_type=Text)
 
 
 class CareerCounts(SQLModel):

@@ -23,7 +23,9 @@ from sqlalchemy.orm import defer
 from sqlmodel import SQLModel, col
 
 from kra_graphql.db import table_of
+from kra_graphql.jobs.models import Job, JobKind, JobStatus
 from kra_graphql.pagination import Key, Keyset, Page, page_of
+from kra_graphql.races.dates import format_race_date
 from kra_graphql.races.models import (
     CollectionStatus,
     EnrichmentStatus,
@@ -301,17 +303,31 @@ class DayStatus:
     collected: int
     enriched: int
     resulted: int
+    failed_races: tuple[int, ...] = ()
+    # A collection or results job of the day is queued or running.
+    collecting: bool = False
 
     @property
     def status(self) -> str:
-        """NOT_COLLECTED, COLLECTING (some races), COLLECTED, ENRICHED or RESULTED (all races)."""
-        if self.total == 0 or self.collected == 0:
-            return "NOT_COLLECTED"
-        if self.collected < self.total:
+        """COLLECTING while a job works on the day; else NOT_COLLECTED, FAILED (every race
+        stored failed), PARTIAL (some races failed or were never fetched), or COLLECTED,
+        ENRICHED or RESULTED (all races)."""
+        if self.collecting:
             return "COLLECTING"
+        if self.total == 0:
+            return "NOT_COLLECTED"
+        if self.collected == 0:
+            return "FAILED" if self.failed_races else "NOT_COLLECTED"
+        if self.collected < self.total:
+            return "PARTIAL"
         if self.resulted == self.total:
             return "RESULTED"
         return "ENRICHED" if self.enriched == self.total else "COLLECTED"
+
+
+# Job kinds that write a day's races, and the states in which one still will.
+_DAY_WRITERS = (JobKind.COLLECTION, JobKind.RESULTS)
+_ACTIVE = (JobStatus.QUEUED, JobStatus.PROCESSING)
 
 
 async def day_status(session: AsyncSession, race_date: date, meet: int) -> DayStatus:
@@ -330,7 +346,28 @@ async def day_status(session: AsyncSession, race_date: date, meet: int) -> DaySt
             ).where(col(Race.race_date) == race_date, col(Race.meet) == meet)
         )
     ).one()
-    return DayStatus(total=row[0], collected=row[1], enriched=row[2], resulted=row[3])
+    failed = await session.scalars(
+        select(col(Race.race_number))
+        .where(col(Race.race_date) == race_date, col(Race.meet) == meet)
+        .where(col(Race.collection_status) == CollectionStatus.FAILED)
+        .order_by(col(Race.race_number))
+    )
+    # The job rows, not a status kept on the races: a job that dies or is cancelled
+    # leaves nothing behind to clear, and queued or recovered jobs count too.
+    parameters = col(Job.parameters)
+    working = await session.scalars(
+        select(parameters)
+        .where(col(Job.status).in_(_ACTIVE), col(Job.kind).in_(_DAY_WRITERS))
+        .where(parameters["date"].as_string() == format_race_date(race_date))
+    )
+    return DayStatus(
+        total=row[0],
+        collected=row[1],
+        enriched=row[2],
+        resulted=row[3],
+        failed_races=tuple(failed.all()),
+        collecting=any(job.get("meet") == meet for job in working.all()),
+    )
 
 
 async def existing_race_ids(session: AsyncSession, ids: Sequence[str]) -> list[str]:

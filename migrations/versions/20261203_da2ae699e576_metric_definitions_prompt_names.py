@@ -1,7 +1,7 @@
 """metric definitions and default prompts named for what they are
 
 Revision ID: da2ae699e576
-Revises: 7573119d301e
+Revises: dee09be24b4f
 Create Date: 2026-12-03 04:40:00
 
 The FORM weight set seeded as `base-prompt-v1.0` moves to `form-weights-v1.0`, with every
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "da2ae699e576"
-down_revision: str | None = "7573119d301e"
+down_revision: str | None = "dee09be24b4f"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
