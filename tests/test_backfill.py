@@ -33,7 +33,7 @@ from kra_graphql.jobs.models import Job, JobKind, JobStatus
 from kra_graphql.jobs.queue import JobQueue
 from kra_graphql.jobs.reporter import JobCancelled
 from kra_graphql.jobs.service import cancel_job, submit_job
-from kra_graphql.races.models import Entry, Race
+from kra_graphql.races.models import Entry, Horse, Jockey, Race, Trainer
 from kra_graphql.runtime import Runtime
 from tests.access_support import ws_transport
 from tests.clients_support import Tmux, ensure_test_tools
@@ -117,31 +117,39 @@ async def stored(runtime: Runtime, first: str, last: str) -> dict[str, int]:
         return dict(rows.all())
 
 
-async def _ids(runtime: Runtime) -> tuple[set[str], set[str]]:
+# What a backfill adds, each table by its key; entries go with their races.
+ADDED_ROWS = (
+    (Job, Job.id),
+    (Race, Race.id),
+    (Horse, Horse.horse_no),
+    (Jockey, Jockey.jockey_no),
+    (Trainer, Trainer.trainer_no),
+)
+
+
+async def _keys(runtime: Runtime) -> list[set[str]]:
     async with runtime.sessions() as session:
-        races = set((await session.scalars(select(col(Race.id)))).all())
-        jobs = set((await session.scalars(select(col(Job.id)))).all())
-    return races, jobs
+        return [set((await session.scalars(select(col(key)))).all()) for _, key in ADDED_ROWS]
 
 
 @pytest.fixture(autouse=True)
 async def leave_no_trace(runtime: Runtime, job_queue: JobQueue) -> AsyncIterator[None]:
     """A backfill collects days that other tests collect themselves and count: each test
-    here removes the races and jobs it added (its jobs stopped first)."""
-    races_before, jobs_before = await _ids(runtime)
+    here removes the rows it added (its jobs stopped first)."""
+    before = await _keys(runtime)
     yield
-    races_after, jobs_after = await _ids(runtime)
-    added = jobs_after - jobs_before
-    for job_id in sorted(added):
+    added = [now - then for now, then in zip(await _keys(runtime), before, strict=True)]
+    jobs = sorted(added[0])
+    for job_id in jobs:
         await cancel_job(runtime, job_queue, job_id)
-    for job_id in sorted(added):
+    for job_id in jobs:
         await wait_job(runtime, job_id, within_s=60)
     async with runtime.write() as session:
         await session.execute(
-            delete(Job).where(col(Job.id).in_(added), col(Job.parent_id).is_not(None))
+            delete(Job).where(col(Job.id).in_(jobs), col(Job.parent_id).is_not(None))
         )
-        await session.execute(delete(Job).where(col(Job.id).in_(added)))
-        await session.execute(delete(Race).where(col(Race.id).in_(races_after - races_before)))
+        for (table, key), keys in zip(ADDED_ROWS, added, strict=True):
+            await session.execute(delete(table).where(col(key).in_(keys)))
 
 
 async def count_jobs(runtime: Runtime, kind: JobKind) -> int:
