@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from kra_graphql import graphiql
 from kra_graphql.access.control import AccessControl
 from kra_graphql.config import Settings, get_settings
 from kra_graphql.export import routes as export_routes
@@ -128,6 +129,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ]
     if settings.metrics_enabled:
         routes.append(Route("/metrics", metrics_endpoint))
+    if not settings.is_production:
+        routes.extend(graphiql.routes())
     middleware = [Middleware(RequestIdMiddleware)]
     if settings.cors_origins:
         middleware.insert(

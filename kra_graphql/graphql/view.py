@@ -8,7 +8,7 @@ from typing import Any, cast
 import orjson
 from graphql import GraphQLError, GraphQLFormattedError
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -28,6 +28,7 @@ from strawberry.subscriptions.protocols.graphql_ws.types import (
 from strawberry.subscriptions.protocols.graphql_ws.types import ErrorMessage as LegacyError
 from strawberry.types.unset import UNSET, UnsetType
 
+from kra_graphql import graphiql
 from kra_graphql.access.keys import NOBODY
 from kra_graphql.errors import AppError
 from kra_graphql.graphql.auth import key_from_connection_params, key_from_headers
@@ -110,6 +111,10 @@ class GraphQLView(GraphQL[Context, None]):
     websocket_adapter_class = _TextFrames
     graphql_ws_handler_class = _LegacyProtocol
     graphql_transport_ws_handler_class = _TransportProtocol
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        # Strawberry's page loads its libraries from a CDN; ours ships them.
+        return graphiql.page()
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)

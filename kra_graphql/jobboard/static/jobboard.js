@@ -2,7 +2,8 @@
 // a live bar per unfinished job from `jobProgress`, cancellation through `cancelJob`.
 // Queries and mutations go over HTTP (Authorization: Bearer); subscriptions over
 // graphql-transport-ws with the official graphql-ws client (vendor/, 6.4.2), whose
-// connection_init payload carries {apiKey}.
+// connection_init payload carries {apiKey}. It connects without a key on load, which
+// works where anonymous reads are allowed (development).
 "use strict";
 
 (() => {
@@ -31,6 +32,7 @@
   let socket = null;
   let refresher = null;
   let ticker = null;
+  let attempts = 0;
   const rows = new Map(); // job id -> {row, job}
   const followed = new Map(); // job id -> unsubscribe function
 
@@ -199,19 +201,33 @@
     tbody.replaceChildren();
   }
 
-  async function connect(event) {
+  function connect(event) {
     event.preventDefault();
     key = form.elements.key.value.trim();
+    start({ quiet: false });
+  }
+
+  async function start({ quiet }) {
+    const attempt = ++attempts;
     disconnect();
     errorBox.hidden = true;
     setState("connecting", "connecting…");
     try {
       await refresh();
     } catch (error) {
+      if (attempt !== attempts) return;
+      // Without a key the first attempt only probes for anonymous reads (development):
+      // a refusal there just means a key is needed.
+      if (quiet) {
+        setState("idle", "not connected");
+        return;
+      }
       setState("error", "not connected");
       showError(error);
       return;
     }
+    // A later Connect superseded this attempt while its list was loading.
+    if (attempt !== attempts) return;
     socket = window.graphqlWs.createClient({
       url: wsUrl,
       connectionParams: () => (key ? { apiKey: key } : {}),
@@ -248,4 +264,7 @@
   }
 
   form.addEventListener("submit", connect);
+  // Where anonymous reads are allowed the board lists jobs at once; a key is still
+  // needed to cancel, and everywhere reads are not anonymous.
+  start({ quiet: true });
 })();
