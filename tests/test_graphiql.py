@@ -62,12 +62,16 @@ def set_editor(browser: WebDriver, selector: str, text: str) -> None:
 
 def run_and_read(browser: WebDriver, until: str) -> str:
     browser.find_element(By.CSS_SELECTOR, ".graphiql-execute-button").click()
-    return wait(
-        lambda: (lambda text: text if until in text else None)(
-            editor_text(browser, ".result-window")
-        ),
-        what=f"{until} in the result",
-    )
+    shown = [""]
+
+    def result() -> str | None:
+        shown[0] = editor_text(browser, ".result-window")
+        return shown[0] if until in shown[0] else None
+
+    try:
+        return wait(result, what=f"{until} in the result")
+    except TimeoutError as timeout:
+        raise AssertionError(f"the result shows {shown[0]!r}") from timeout
 
 
 def resources_from_elsewhere(browser: WebDriver, api_url: str) -> list[str]:

@@ -32,7 +32,17 @@
     lazy: true,
     connectionParams: () => (authorization ? { Authorization: authorization } : {}),
   });
-  const upstream = GraphiQL.createFetcher({ url: httpUrl, wsClient });
+  const overHttp = GraphiQL.createFetcher({ url: httpUrl });
+
+  // Read from the text sent, not GraphiQL's parsed document, which can lag behind an edit.
+  function isSubscription(params) {
+    const text = params.query.replace(/"""[\s\S]*?"""|"(?:\\.|[^"\\])*"|#.*$/gm, '""');
+    const name = params.operationName;
+    const operation = name
+      ? new RegExp(`\\b(query|mutation|subscription)\\s+${name}\\b`).exec(text)
+      : /^\s*(query|mutation|subscription)?/.exec(text);
+    return Boolean(operation && operation[1] === "subscription");
+  }
 
   function fetcher(params, options) {
     const headers = withoutPlaceholder(options && options.headers);
@@ -42,7 +52,9 @@
       // A different key: the next subscription reconnects with it.
       wsClient.terminate();
     }
-    return upstream(params, { ...options, headers });
+    // The API answers subscriptions only over WebSocket, at the same path.
+    if (isSubscription(params)) return wsClient.iterate(params);
+    return overHttp(params, { ...options, headers });
   }
 
   const explorer = GraphiQLPluginExplorer.explorerPlugin();
