@@ -14,7 +14,7 @@ TEST_LOCK := requirements/test.txt
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: dev test lint typecheck pytest schema bench clean codegen-check lock test-latest
+.PHONY: dev test lint typecheck pytest schema bench clean codegen-check lock test-latest graphiql-assets
 
 # Typed clients generated from schema.graphql for the operations in examples/operations:
 # TypeScript (graphql-codegen, then tsc) and Python (ariadne-codegen, in a venv of its own).
@@ -123,6 +123,10 @@ codegen-check: $(TS_EXAMPLE)/node_modules/.package-lock.json $(PY_CLIENT)
 
 schema: $(RUNTIME_STAMP)
 	$(BIN)/kra-graphql export-schema --output schema.graphql
+
+# GraphiQL's libraries from the npm registry into kra_graphql/graphiql/assets/vendor/.
+graphiql-assets:
+	scripts/build-graphiql-assets.sh
 
 bench: $(RUNTIME_STAMP)
 	$(BIN)/python bench/graphql.py
