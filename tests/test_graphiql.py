@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -13,7 +14,9 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
+from kra_graphql.config import Settings
 from tests.clients_support import CHROMEDRIVER, CHROMIUM, ensure_test_tools
+from tests.conftest import api_server
 from tests.test_jobboard import CHROMIUM_FLAGS, row_of, submit, wait, watch_row
 
 pytestmark = pytest.mark.usefixtures("worker_process")
@@ -149,3 +152,13 @@ async def test_the_board_lists_jobs_without_a_key_in_development(
     assert row is not None
     assert row.find_element(By.CSS_SELECTOR, ".label").text == "100% · 7/7"
     assert browser.find_element(By.ID, "error").get_attribute("hidden") is not None
+
+
+def test_production_serves_neither_graphiql_nor_its_files(
+    settings: Settings, tmp_path: Path
+) -> None:
+    with api_server(settings, tmp_path / "api.log", ENVIRONMENT="production") as (url, _):
+        page = httpx.get(f"{url}/graphql", headers={"Accept": "text/html"})
+        asset = httpx.get(f"{url}/graphiql-assets/page.js")
+    assert "graphiql-assets" not in page.text
+    assert asset.status_code == 404
