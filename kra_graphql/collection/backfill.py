@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from kra_graphql.collection.params import CollectParams, check_day
-from kra_graphql.errors import AppError, BadUserInput
+from kra_graphql.collection.params import ALL_MEETS, CollectParams, check_day_range, check_meets
+from kra_graphql.errors import AppError
 from kra_graphql.jobs import children
 from kra_graphql.jobs.children import ChildSpec
 from kra_graphql.jobs.models import Job, JobKind, JobStatus
@@ -21,12 +21,10 @@ from kra_graphql.jobs.queue import JobQueue
 from kra_graphql.kra.client import KraClient
 from kra_graphql.progress import JobOutcome, Progress
 from kra_graphql.races.dates import format_race_date, parse_race_date
-from kra_graphql.races.models import Meet, check_meet
 from kra_graphql.races.queries import day_status
 from kra_graphql.runtime import Runtime
 
 MAX_BACKFILL_DAYS = 400
-ALL_MEETS = tuple(meet.value for meet in Meet)
 
 
 class BackfillFailed(AppError):
@@ -78,27 +76,14 @@ def check_backfill(
     force: bool = False,
     prefix: str = "input",
 ) -> BackfillParams:
-    start = check_day(date_from, field=f"{prefix}.dateFrom")
-    end = check_day(date_to, field=f"{prefix}.dateTo")
-    if start > end:
-        raise BadUserInput("dateFrom is after dateTo", field=f"{prefix}.dateFrom")
-    if (end - start).days + 1 > MAX_BACKFILL_DAYS:
-        raise BadUserInput(
-            f"a backfill covers at most {MAX_BACKFILL_DAYS} days", field=f"{prefix}.dateTo"
-        )
-    chosen = ALL_MEETS if meets is None else tuple(meets)
-    if not chosen:
-        raise BadUserInput(
-            "give at least one meet, or leave it out for all", field=f"{prefix}.meets"
-        )
-    if len(set(chosen)) != len(chosen):
-        raise BadUserInput("meets must not repeat", field=f"{prefix}.meets")
-    for meet in chosen:
-        check_meet(meet, field=f"{prefix}.meets")
+    start, end = check_day_range(
+        date_from, date_to, most_days=MAX_BACKFILL_DAYS, what="a backfill", prefix=prefix
+    )
+    chosen = check_meets(meets, field=f"{prefix}.meets")
     return BackfillParams(
         date_from=start,
         date_to=end,
-        meets=tuple(sorted(chosen)),
+        meets=chosen,
         enrich=enrich,
         with_results=with_results,
         force=force,

@@ -8,6 +8,7 @@ from typing import Any
 
 from kra_graphql.errors import BadUserInput
 from kra_graphql.races.dates import format_race_date, parse_race_date, seoul_today
+from kra_graphql.races.models import Meet, check_meet
 
 MAX_RACE_NUMBER = 20
 # Race cards are published a few days ahead; nothing exists further out.
@@ -22,6 +23,34 @@ def check_day(value: str, *, field: str) -> date:
     if day.year < 1990:
         raise BadUserInput("is before the KRA records begin", field=field)
     return day
+
+
+def check_day_range(
+    date_from: str, date_to: str, *, most_days: int, what: str, prefix: str
+) -> tuple[date, date]:
+    """A range of race days at most `most_days` long; `what` names it ("a backfill")."""
+    start = check_day(date_from, field=f"{prefix}.dateFrom")
+    end = check_day(date_to, field=f"{prefix}.dateTo")
+    if start > end:
+        raise BadUserInput("dateFrom is after dateTo", field=f"{prefix}.dateFrom")
+    if (end - start).days + 1 > most_days:
+        raise BadUserInput(f"{what} covers at most {most_days} days", field=f"{prefix}.dateTo")
+    return start, end
+
+
+ALL_MEETS = tuple(meet.value for meet in Meet)
+
+
+def check_meets(meets: list[int] | None, *, field: str) -> tuple[int, ...]:
+    """Meets to cover, sorted; every meet when left out."""
+    chosen = ALL_MEETS if meets is None else tuple(meets)
+    if not chosen:
+        raise BadUserInput("give at least one meet, or leave it out for all", field=field)
+    if len(set(chosen)) != len(chosen):
+        raise BadUserInput("meets must not repeat", field=field)
+    for meet in chosen:
+        check_meet(meet, field=field)
+    return tuple(sorted(chosen))
 
 
 def check_race_numbers(values: list[int] | None, *, field: str) -> list[int] | None:

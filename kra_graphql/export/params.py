@@ -7,14 +7,12 @@ from datetime import date
 from enum import StrEnum
 from typing import Any
 
-from kra_graphql.collection.params import check_day
+from kra_graphql.collection.params import ALL_MEETS, check_day_range, check_meets
 from kra_graphql.errors import BadUserInput
 from kra_graphql.races.dates import format_race_date, parse_race_date
-from kra_graphql.races.models import Meet, check_meet
 
 # A season and a bit, as a backfill: a bigger range is several exports.
 MAX_EXPORT_DAYS = 400
-ALL_MEETS = tuple(meet.value for meet in Meet)
 
 
 class ExportFormat(StrEnum):
@@ -79,23 +77,10 @@ def check_export(
     *,
     prefix: str = "input",
 ) -> ExportParams:
-    start = check_day(date_from, field=f"{prefix}.dateFrom")
-    end = check_day(date_to, field=f"{prefix}.dateTo")
-    if start > end:
-        raise BadUserInput("dateFrom is after dateTo", field=f"{prefix}.dateFrom")
-    if (end - start).days + 1 > MAX_EXPORT_DAYS:
-        raise BadUserInput(
-            f"an export covers at most {MAX_EXPORT_DAYS} days", field=f"{prefix}.dateTo"
-        )
-    chosen_meets = ALL_MEETS if meets is None else tuple(meets)
-    if not chosen_meets:
-        raise BadUserInput(
-            "give at least one meet, or leave it out for all", field=f"{prefix}.meets"
-        )
-    if len(set(chosen_meets)) != len(chosen_meets):
-        raise BadUserInput("meets must not repeat", field=f"{prefix}.meets")
-    for meet in chosen_meets:
-        check_meet(meet, field=f"{prefix}.meets")
+    start, end = check_day_range(
+        date_from, date_to, most_days=MAX_EXPORT_DAYS, what="an export", prefix=prefix
+    )
+    chosen_meets = check_meets(meets, field=f"{prefix}.meets")
     chosen_tables = ALL_TABLES if tables is None else tuple(tables)
     if not chosen_tables:
         raise BadUserInput(
@@ -106,7 +91,7 @@ def check_export(
     return ExportParams(
         date_from=start,
         date_to=end,
-        meets=tuple(sorted(chosen_meets)),
+        meets=chosen_meets,
         format=export_format,
         # In the declared order, so files and manifest do not depend on how they were asked.
         tables=tuple(table for table in ALL_TABLES if table in chosen_tables),
