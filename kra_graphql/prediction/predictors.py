@@ -31,6 +31,9 @@ class PredictionAnswer:
     reasoning: str
     valid: bool
     model_version: str
+    # Each starter's probability of winning, by gate, summing to 1; None from predictors
+    # that state only their confidence (the LLM).
+    probabilities: Mapping[int, float] | None = None
 
 
 class Predictor(Protocol):
@@ -201,7 +204,9 @@ class FormPredictor:
             for gate, features in table.items()
         }
         order = sorted(scores, key=lambda gate: (-scores[gate], gate))
-        probabilities = _softmax([scores[gate] for gate in order], settings.temperature)
+        probabilities = dict(
+            zip(order, _softmax([scores[gate] for gate in order], settings.temperature), strict=True)
+        )
         lines = [
             f"{rank}. gate {gate}: score {scores[gate]:.3f} ("
             + ", ".join(
@@ -213,10 +218,11 @@ class FormPredictor:
         ]
         return PredictionAnswer(
             picks=(order[0], order[1], order[2]),
-            confidence=round(100 * probabilities[0]),
+            confidence=round(100 * probabilities[order[0]]),
             reasoning="Weighted form score over pre-race features.\n" + "\n".join(lines),
             valid=True,
             model_version=self.model_version,
+            probabilities=probabilities,
         )
 
 
@@ -246,8 +252,15 @@ class MarketPredictor:
         )
         unpriced = [r for r in starters if r.win_odds is None]
         order = [r.gate_number for r in [*priced, *unpriced]]
-        implied = [1.0 / r.win_odds for r in priced if r.win_odds]
-        confidence = round(100 * implied[0] / sum(implied)) if implied else 0
+        # The odds' implied probabilities, rescaled to sum to 1 (the track's take removed);
+        # a runner without odds gets none.
+        implied = {r.gate_number: 1.0 / r.win_odds for r in priced if r.win_odds}
+        total = sum(implied.values())
+        probabilities = {
+            r.gate_number: implied.get(r.gate_number, 0.0) / total if total else 1 / len(starters)
+            for r in starters
+        }
+        confidence = round(100 * probabilities[order[0]])
         shown = ", ".join(f"gate {r.gate_number} at {r.win_odds:g}" for r in priced[:3])
         return PredictionAnswer(
             picks=(order[0], order[1], order[2]),
@@ -255,6 +268,7 @@ class MarketPredictor:
             reasoning=f"Shortest final win odds first: {shown}.",
             valid=True,
             model_version=self.model_version,
+            probabilities=probabilities,
         )
 
 
