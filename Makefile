@@ -5,7 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-# requirements/runtime.txt: what the server needs to run (make dev, the image).
+# requirements/runtime.txt: what the server needs to run (make dev, the image), with the
+# `learn` extra that trains LEARNED models.
 # requirements/test.txt: the same pins plus the `dev` extra (pytest, ruff, mypy, ...).
 RUNTIME_LOCK := requirements/runtime.txt
 TEST_LOCK := requirements/test.txt
@@ -82,8 +83,8 @@ $(LOCK_VENV)/.installed-$(PIP_TOOLS_VERSION)-$(LOCK_PIP_VERSION):
 
 lock: $(LOCK_VENV)/.installed-$(PIP_TOOLS_VERSION)-$(LOCK_PIP_VERSION)
 	@mkdir -p requirements
-	$(PIP_COMPILE) $(LOCK_ARGS) --output-file $(RUNTIME_LOCK) pyproject.toml
-	$(PIP_COMPILE) $(LOCK_ARGS) --extra dev --constraint $(RUNTIME_LOCK) \
+	$(PIP_COMPILE) $(LOCK_ARGS) --extra learn --output-file $(RUNTIME_LOCK) pyproject.toml
+	$(PIP_COMPILE) $(LOCK_ARGS) --extra learn --extra dev --constraint $(RUNTIME_LOCK) \
 		--output-file $(TEST_LOCK) pyproject.toml
 
 # For CI, not part of `make test`: the test suite against the newest releases of the two

@@ -72,6 +72,7 @@ MUTATIONS: dict[str, tuple[str, Scope | None]] = {
         Scope.PREDICT,
     ),
     "activatePrompt": ('activatePrompt(id: "market-v1.0")', Scope.PREDICT),
+    "trainModel": ('trainModel(input: {dateFrom: "20240101", dateTo: "20240102"})', Scope.PREDICT),
     "runRaceDay": ('runRaceDay(input: {date: "20240102"})', Scope.ADMIN),
     "cancelJob": ('cancelJob(id: "{job}")', None),
     "retryJob": ('retryJob(id: "{job}")', None),

@@ -316,7 +316,7 @@ class CreatePromptInput:
 
 
 @strawberry.input(
-    description="Tune a FORM or LLM prompt on earlier races, keep what wins on later ones."
+    description="Tune a FORM, LLM or LEARNED prompt on earlier races, keep what wins on later ones."
 )
 class ImprovePromptInput:
     prompt_id: strawberry.ID

@@ -23,7 +23,7 @@ from kra_graphql.graphql.inputs import (
     RunRaceDayInput,
 )
 from kra_graphql.graphql.job_types import Job
-from kra_graphql.graphql.prediction_inputs import PredictRacesInput
+from kra_graphql.graphql.prediction_inputs import PredictRacesInput, TrainModelInput
 from kra_graphql.graphql.types import Info, Prediction, Prompt
 from kra_graphql.jobs import service
 from kra_graphql.jobs.models import Job as JobRow
@@ -94,7 +94,7 @@ class Mutation:
         return await _submit(info, JobKind.EVALUATION, params)
 
     @strawberry.mutation(
-        description="Improve a FORM or LLM prompt, as a job; every candidate is kept."
+        description="Improve a FORM, LLM or LEARNED prompt, as a job; every candidate is kept."
     )
     async def improve_prompt(self, info: Info, input: ImprovePromptInput) -> Job:
         params = input.to_params()
@@ -134,6 +134,13 @@ class Mutation:
         with input_fields():
             await prediction_service.get_prompt(info.context.runtime, params.prompt_id)
         return await _submit(info, JobKind.PREDICTION, params)
+
+    @strawberry.mutation(
+        description="Train a LEARNED model as a job, one step per fold: fitted on the "
+        "earlier races of the range, validated on the later tail, stored as a prompt version."
+    )
+    async def train_model(self, info: Info, input: TrainModelInput) -> Job:
+        return await _submit(info, JobKind.TRAINING, input.to_params())
 
     @strawberry.mutation(
         description="Run a race day now as the schedule runs it (admin): cards, predictions "

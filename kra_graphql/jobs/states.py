@@ -17,6 +17,7 @@ class JobKind(StrEnum):
     BACKFILL = "BACKFILL"
     RACE_DAY = "RACE_DAY"
     EXPORT = "EXPORT"
+    TRAINING = "TRAINING"
 
 
 class JobStatus(StrEnum):

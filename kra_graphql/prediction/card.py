@@ -166,6 +166,7 @@ async def build_card(session: AsyncSession, race_id: str, *, use_final_odds: boo
         session,
         [Participant(e["horse_no"], e["jockey_no"], e["trainer_no"]) for e in entries],
         race.race_date,
+        race.distance,
     )
     runners = tuple(
         Runner(

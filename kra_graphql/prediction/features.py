@@ -10,10 +10,21 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, not_, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped
 from sqlmodel import col
@@ -22,6 +33,10 @@ from kra_graphql.kra.records import NOT_STARTED_CODES
 from kra_graphql.races.models import Entry, Race, ResultStatus
 
 RECENT_STARTS = 5
+# Jockeys and trainers are judged on their recent record: stables and riders change.
+PEOPLE_WINDOW_DAYS = 365
+# Earlier races within this many metres of the race's distance count as the same trip.
+DISTANCE_BAND_M = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +68,15 @@ class Record:
 @dataclass(frozen=True, slots=True)
 class FormFeatures:
     horse: Record = Record()
-    jockey: Record = Record()
-    trainer: Record = Record()
+    jockey: Record = Record()  # over the trailing PEOPLE_WINDOW_DAYS
+    trainer: Record = Record()  # over the trailing PEOPLE_WINDOW_DAYS
+    # The horse's starts at about this race's distance (within DISTANCE_BAND_M).
+    at_distance: Record = Record()
     # Finishing positions of the horse's last starts, most recent first; None for a start
     # without a position (a non-finishing code).
     recent_finishes: tuple[int | None, ...] = ()
     days_since_last_run: int | None = None
+    last_carried_weight: float | None = None
 
     @property
     def recent_form(self) -> float:
@@ -73,9 +91,11 @@ class FormFeatures:
             "horse": self.horse.as_json(),
             "jockey": self.jockey.as_json(),
             "trainer": self.trainer.as_json(),
+            "at_distance": self.at_distance.as_json(),
             "recent_finishes": list(self.recent_finishes),
             "recent_form": round(self.recent_form, 4),
             "days_since_last_run": self.days_since_last_run,
+            "last_carried_weight": self.last_carried_weight,
         }
 
 
@@ -90,41 +110,71 @@ def _counted_start() -> ColumnElement[bool]:
     )
 
 
-async def _records_by(
-    session: AsyncSession,
-    key: Mapped[str | None],
-    numbers: Collection[str],
-    before: date,
-) -> dict[str, Record]:
-    if not numbers:
-        return {}
+def _records_of(
+    role: str, key: Mapped[str | None], numbers: Collection[str], before: date
+) -> Select[*tuple[Any, ...]]:
     position = col(Entry.finish_position)
-    rows = await session.execute(
+    return (
         select(
-            key,
-            func.count(),
-            func.sum(case((position == 1, 1), else_=0)),
-            func.sum(case((position <= 3, 1), else_=0)),
+            literal(role).label("role"),
+            key.label("number"),
+            func.count().label("starts"),
+            func.sum(case((position == 1, 1), else_=0)).label("wins"),
+            func.sum(case((position <= 3, 1), else_=0)).label("top3"),
         )
         .join(Race, col(Race.id) == col(Entry.race_id))
-        .where(key.in_(list(numbers)), col(Race.race_date) < before, _counted_start())
+        .where(
+            key.in_(list(numbers)),
+            col(Race.race_date) < before,
+            col(Race.race_date) >= before - timedelta(days=PEOPLE_WINDOW_DAYS),
+            _counted_start(),
+        )
         .group_by(key)
     )
-    return {
-        number: Record(starts=int(starts), wins=int(wins or 0), top3=int(top3 or 0))
-        for number, starts, wins, top3 in rows
-        if number is not None
-    }
+
+
+async def _people_records(
+    session: AsyncSession, jockeys: Collection[str], trainers: Collection[str], before: date
+) -> tuple[dict[str, Record], dict[str, Record]]:
+    """The jockeys' and the trainers' records over the trailing window, in one query."""
+    parts = [
+        _records_of(role, key, numbers, before)
+        for role, key, numbers in (
+            ("jockey", col(Entry.jockey_no), jockeys),
+            ("trainer", col(Entry.trainer_no), trainers),
+        )
+        if numbers
+    ]
+    found: dict[str, dict[str, Record]] = {"jockey": {}, "trainer": {}}
+    if parts:
+        for role, number, starts, wins, top3 in await session.execute(union_all(*parts)):
+            if number is not None:
+                found[role][number] = Record(int(starts), int(wins or 0), int(top3 or 0))
+    return found["jockey"], found["trainer"]
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    race_date: date
+    position: int | None
+    distance: int | None
+    carried_weight: float | None
 
 
 async def _horse_histories(
     session: AsyncSession, horse_numbers: Collection[str], before: date
-) -> dict[str, list[tuple[date, int | None]]]:
+) -> dict[str, list[Start]]:
     """Each horse's counted starts before the date, most recent first."""
     if not horse_numbers:
         return {}
     rows = await session.execute(
-        select(col(Entry.horse_no), col(Race.race_date), col(Entry.finish_position))
+        select(
+            col(Entry.horse_no),
+            col(Race.race_date),
+            col(Entry.finish_position),
+            col(Race.distance),
+            col(Entry.carried_weight),
+        )
         .join(Race, col(Race.id) == col(Entry.race_id))
         .where(
             col(Entry.horse_no).in_(list(horse_numbers)),
@@ -133,10 +183,19 @@ async def _horse_histories(
         )
         .order_by(col(Entry.horse_no), col(Race.race_date).desc(), col(Race.race_number).desc())
     )
-    histories: dict[str, list[tuple[date, int | None]]] = defaultdict(list)
-    for horse_no, race_date, position in rows:
-        histories[horse_no].append((race_date, position))
+    histories: dict[str, list[Start]] = defaultdict(list)
+    for horse_no, race_date, position, distance, carried in rows:
+        histories[horse_no].append(Start(race_date, position, distance, carried))
     return histories
+
+
+def _record(starts: Collection[Start]) -> Record:
+    positions = [start.position for start in starts]
+    return Record(
+        starts=len(positions),
+        wins=sum(1 for x in positions if x == 1),
+        top3=sum(1 for x in positions if x is not None and x <= 3),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,28 +206,34 @@ class Participant:
 
 
 async def form_features(
-    session: AsyncSession, participants: Collection[Participant], race_date: date
+    session: AsyncSession,
+    participants: Collection[Participant],
+    race_date: date,
+    distance: int | None = None,
 ) -> dict[str, FormFeatures]:
-    """Features per horse number, in three queries whatever the field size."""
+    """Features per horse number, in two queries whatever the field size."""
     horses = {p.horse_no for p in participants}
     jockeys = {p.jockey_no for p in participants if p.jockey_no is not None}
     trainers = {p.trainer_no for p in participants if p.trainer_no is not None}
     histories = await _horse_histories(session, horses, race_date)
-    jockey_records = await _records_by(session, col(Entry.jockey_no), jockeys, race_date)
-    trainer_records = await _records_by(session, col(Entry.trainer_no), trainers, race_date)
+    jockey_records, trainer_records = await _people_records(session, jockeys, trainers, race_date)
     features: dict[str, FormFeatures] = {}
     for p in participants:
         history = histories.get(p.horse_no, [])
-        positions = [position for _, position in history]
+        same_trip = [
+            start
+            for start in history
+            if distance is not None
+            and start.distance is not None
+            and abs(start.distance - distance) <= DISTANCE_BAND_M
+        ]
         features[p.horse_no] = FormFeatures(
-            horse=Record(
-                starts=len(history),
-                wins=sum(1 for x in positions if x == 1),
-                top3=sum(1 for x in positions if x is not None and x <= 3),
-            ),
+            horse=_record(history),
             jockey=jockey_records.get(p.jockey_no or "", Record()),
             trainer=trainer_records.get(p.trainer_no or "", Record()),
-            recent_finishes=tuple(positions[:RECENT_STARTS]),
-            days_since_last_run=(race_date - history[0][0]).days if history else None,
+            at_distance=_record(same_trip),
+            recent_finishes=tuple(start.position for start in history[:RECENT_STARTS]),
+            days_since_last_run=(race_date - history[0].race_date).days if history else None,
+            last_carried_weight=history[0].carried_weight if history else None,
         )
     return features

@@ -22,21 +22,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from kra_graphql.errors import BadUserInput
-from kra_graphql.prediction.card import RaceCard, build_card
+from kra_graphql.prediction.dataset import resulted_races
 from kra_graphql.prediction.metrics import Picks, RaceResult, correct_count
 from kra_graphql.prediction.models import PredictorKind, Prompt
-from kra_graphql.prediction.results import load_results
 from kra_graphql.prediction.service import (
-    EvaluationParams,
     Predictors,
     check_parallelism,
     get_prompt,
     llm_not_configured,
-    races_with_results,
 )
 from kra_graphql.prediction.tuners import (
     Candidate,
     FormTuner,
+    LearnedTuner,
     LlmTuner,
     NoCandidate,
     Proposal,
@@ -49,7 +47,7 @@ from kra_graphql.runtime import Runtime
 
 MAX_ITERATIONS = 100
 MAX_SAMPLE = 5000
-IMPROVABLE = (PredictorKind.FORM, PredictorKind.LLM)
+IMPROVABLE = (PredictorKind.FORM, PredictorKind.LLM, PredictorKind.LEARNED)
 
 # Versions tried when concurrent improvements of one prompt race for the next number.
 VERSION_ATTEMPTS = 5
@@ -108,7 +106,7 @@ class ImproveParams:
 
 def check_improvable(prompt: Prompt) -> None:
     if prompt.predictor not in IMPROVABLE:
-        raise BadUserInput("only FORM and LLM prompts can be improved", field="promptId")
+        raise BadUserInput("only FORM, LLM and LEARNED prompts can be improved", field="promptId")
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,32 +255,23 @@ async def improve_prompt(
         if predictors is None:
             raise llm_not_configured()
         llm = predictors.llm()
-    race_ids = await races_with_results(
-        runtime,
-        EvaluationParams(prompt_id=base.id, date_from=params.date_from, date_to=params.date_to),
-    )
     await progress.set_total(params.iterations + 1, step="reading race cards")
-    async with runtime.sessions() as session:
-        results = await load_results(session, race_ids)
-        scorable = [race_id for race_id in race_ids if results[race_id].top3 is not None]
-        cards: dict[str, RaceCard] = {
-            race_id: await build_card(session, race_id, use_final_odds=False)
-            for race_id in scorable
-        }
-    scorable = [race_id for race_id in scorable if len(cards[race_id].starters) >= 3]
-    cut = int(len(scorable) * params.train_share)
-    early, late = scorable[:cut], scorable[cut:]
+    races = await resulted_races(runtime, progress, params.date_from, params.date_to)
+    cards, results = races.cards, races.results
+    early, late = races.split_at(params.train_share)
     if len(early) < 10 or len(late) < 5:
         raise BadUserInput("too few races with results to split", field="promptId")
     await progress.log(f"{len(early)} earlier races tune, {len(late)} later races decide")
     await progress.advance()
 
-    tuner: Tuner = (
-        LlmTuner(llm, cards, results, parallelism=params.parallelism,
-                 check_cancelled=progress.check_cancelled)
-        if llm is not None
-        else FormTuner(cards)
-    )  # fmt: skip
+    tuner: Tuner
+    if llm is not None:
+        tuner = LlmTuner(llm, cards, results, parallelism=params.parallelism,
+                         check_cancelled=progress.check_cancelled)  # fmt: skip
+    elif base.predictor == PredictorKind.LEARNED:
+        tuner = LearnedTuner(races, early, late)
+    else:
+        tuner = FormTuner(cards)
     search = _Search(
         runtime, progress.job_id, base, tuner, results, late, await _next_patch(runtime, base)
     )

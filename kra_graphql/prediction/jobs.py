@@ -11,6 +11,7 @@ from kra_graphql.jobs.states import JobKind
 from kra_graphql.prediction.day import DayPredictionParams, predict_day
 from kra_graphql.prediction.improvement import ImproveParams, improve_prompt
 from kra_graphql.prediction.service import EvaluationParams, evaluate_prompt
+from kra_graphql.prediction.training import TrainParams, train_model
 from kra_graphql.progress import JobOutcome, Progress
 from kra_graphql.runtime import Runtime
 
@@ -33,6 +34,12 @@ async def _predict_day(
     return await predict_day(runtime, clients.predictors, progress, params)
 
 
+async def _train(
+    runtime: Runtime, progress: Progress, params: TrainParams, clients: WorkerClients
+) -> JobOutcome:
+    return await train_model(runtime, progress, params)
+
+
 JOBS: tuple[JobDefinition[Any], ...] = (
     JobDefinition(
         JobKind.EVALUATION,
@@ -51,5 +58,11 @@ JOBS: tuple[JobDefinition[Any], ...] = (
         DayPredictionParams,
         _predict_day,
         JobMutation("predictRaces", Scope.PREDICT),
+    ),
+    JobDefinition(
+        JobKind.TRAINING,
+        TrainParams,
+        _train,
+        JobMutation("trainModel", Scope.PREDICT),
     ),
 )

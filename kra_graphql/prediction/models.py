@@ -16,6 +16,7 @@ class PredictorKind(StrEnum):
     FORM = "FORM"
     MARKET = "MARKET"
     LLM = "LLM"
+    LEARNED = "LEARNED"
 
 
 class Prompt(SQLModel, table=True):

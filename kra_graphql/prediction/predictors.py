@@ -52,7 +52,7 @@ class InvalidParameters(BadUserInput):
     """A prompt's parameters do not fit its predictor."""
 
 
-def _require_starters(card: RaceCard) -> tuple[Runner, ...]:
+def require_starters(card: RaceCard) -> tuple[Runner, ...]:
     starters = card.starters
     if len(starters) < 3:
         raise TooFewRunners(
@@ -125,7 +125,7 @@ def _number(value: object, name: str) -> float:
     return float(value)
 
 
-def _shrunk(wins: int, starts: int, prior: float, strength: float) -> float:
+def shrunk(wins: int, starts: int, prior: float, strength: float) -> float:
     return (wins + prior * strength) / (starts + strength) if starts + strength else prior
 
 
@@ -152,8 +152,8 @@ def form_features_table(card: RaceCard, settings: FormSettings) -> dict[int, dic
 
         def rates(record: Record) -> tuple[float, float]:
             return (
-                _shrunk(record.wins, record.starts, PRIOR_WIN_RATE, k),
-                _shrunk(record.top3, record.starts, PRIOR_TOP3_RATE, k),
+                shrunk(record.wins, record.starts, PRIOR_WIN_RATE, k),
+                shrunk(record.top3, record.starts, PRIOR_TOP3_RATE, k),
             )
 
         horse_win, horse_top3 = rates(form.horse)
@@ -181,7 +181,7 @@ def form_features_table(card: RaceCard, settings: FormSettings) -> dict[int, dic
     return table
 
 
-def _softmax(scores: Sequence[float], temperature: float) -> list[float]:
+def softmax(scores: Sequence[float], temperature: float) -> list[float]:
     top = max(scores)
     exps = [math.exp((s - top) / temperature) for s in scores]
     total = sum(exps)
@@ -196,7 +196,7 @@ class FormPredictor:
 
     def answer(self, card: RaceCard, parameters: Mapping[str, Any]) -> PredictionAnswer:
         """Deterministic: highest score first, ties broken by the lower gate."""
-        _require_starters(card)
+        require_starters(card)
         settings = FormSettings.from_parameters(parameters)
         table = form_features_table(card, settings)
         scores = {
@@ -204,9 +204,8 @@ class FormPredictor:
             for gate, features in table.items()
         }
         order = sorted(scores, key=lambda gate: (-scores[gate], gate))
-        probabilities = dict(
-            zip(order, _softmax([scores[gate] for gate in order], settings.temperature), strict=True)
-        )
+        shares = softmax([scores[gate] for gate in order], settings.temperature)
+        probabilities = dict(zip(order, shares, strict=True))
         lines = [
             f"{rank}. gate {gate}: score {scores[gate]:.3f} ("
             + ", ".join(
@@ -240,7 +239,7 @@ class MarketPredictor:
     model_version = "market-v1"
 
     async def predict(self, card: RaceCard, prompt: Prompt) -> PredictionAnswer:
-        starters = _require_starters(card)
+        starters = require_starters(card)
         if not card.use_final_odds or not card.has_odds:
             raise OddsUnavailable(
                 "the market predictor needs odds: build the card with useFinalOdds",
@@ -332,7 +331,7 @@ class LlmPredictor:
         self, card: RaceCard, text: str, parameters: Mapping[str, Any]
     ) -> PredictionAnswer:
         """Never raises for a bad or missing answer; only for a card with < 3 starters."""
-        starters = _require_starters(card)
+        starters = require_starters(card)
         messages = [
             {"role": "system", "content": ANSWER_FORMAT},
             {"role": "user", "content": render_prompt(text, card)},

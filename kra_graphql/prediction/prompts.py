@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from kra_graphql.errors import BadUserInput, NotFound
+from kra_graphql.prediction.learned import LogitModel
 from kra_graphql.prediction.models import PredictorKind, Prompt
 from kra_graphql.prediction.predictors import FormSettings
 from kra_graphql.runtime import Runtime
@@ -46,11 +47,14 @@ def check_new_prompt(new: NewPrompt, *, prefix: str = "input") -> None:
         raise BadUserInput(f"1 to {MAX_TEXT} characters", field=f"{prefix}.text")
     if len(orjson.dumps(new.parameters)) > MAX_PARAMETERS:
         raise BadUserInput(f"at most {MAX_PARAMETERS} bytes", field=f"{prefix}.parameters")
-    if new.predictor is PredictorKind.FORM:
-        try:
+    try:
+        if new.predictor is PredictorKind.FORM:
             FormSettings.from_parameters(new.parameters)
-        except BadUserInput as error:
-            raise BadUserInput(error.message, field=f"{prefix}.parameters") from None
+        elif new.predictor is PredictorKind.LEARNED:
+            # A copy of a trained version's parameters: its model must match its sha256.
+            LogitModel.from_parameters(new.parameters)
+    except BadUserInput as error:
+        raise BadUserInput(error.message, field=f"{prefix}.parameters") from None
 
 
 async def create_prompt(runtime: Runtime, new: NewPrompt) -> Prompt:

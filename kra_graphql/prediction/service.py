@@ -18,6 +18,7 @@ from kra_graphql.config import Settings
 from kra_graphql.db import table_of, upsert, utcnow
 from kra_graphql.errors import BadUserInput, NotFound
 from kra_graphql.prediction.card import build_card
+from kra_graphql.prediction.learned import LearnedPredictor
 from kra_graphql.prediction.metrics import Report, ScoredPrediction, correct_count, evaluate
 from kra_graphql.prediction.models import Evaluation, Prediction, PredictorKind, Prompt
 from kra_graphql.prediction.predictors import (
@@ -46,6 +47,7 @@ class Predictors:
         self._by_kind: dict[str, Predictor] = {
             PredictorKind.FORM: FormPredictor(),
             PredictorKind.MARKET: MarketPredictor(),
+            PredictorKind.LEARNED: LearnedPredictor(),
         }
         self._llm: LlmPredictor | None = None
         if settings.llm_base_url:

@@ -3,18 +3,22 @@
 `FormTuner` moves a few weights of the champion at random (seeded). `LlmTuner` asks the
 model to rewrite the champion's text in the light of its misses on the earlier sample,
 and predicts with the real LLM predictor under a bound on concurrent requests.
+`LearnedTuner` moves the champion's hyperparameters and refits on the earlier races.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from kra_graphql.prediction.card import RaceCard
+from kra_graphql.prediction.dataset import ResultedRaces
+from kra_graphql.prediction.learned import LogitModel, learned_answer
 from kra_graphql.prediction.metrics import Picks, RaceResult
 from kra_graphql.prediction.models import Prompt
 from kra_graphql.prediction.predictors import (
@@ -25,6 +29,14 @@ from kra_graphql.prediction.predictors import (
     LlmPredictor,
 )
 from kra_graphql.prediction.rewrite import InvalidRewrite, failure_summary, request_rewrite
+from kra_graphql.prediction.training import (
+    TARGETS,
+    Hyperparameters,
+    describe,
+    model_parameters,
+    train,
+    validation_metrics,
+)
 
 # Each weight moves by up to this share of its size (at least this much in absolute terms).
 STEP = 0.5
@@ -155,3 +167,63 @@ class LlmTuner:
             return race_id, self._answers[key]
 
         return dict(await asyncio.gather(*(one(race_id) for race_id in race_ids)))
+
+
+class LearnedTuner:
+    """Every version, the starting one included, is refitted on the earlier races with its
+    own hyperparameters, so the later races that decide are never fitted; a candidate is
+    stored with that refitted model."""
+
+    def __init__(self, races: ResultedRaces, early: Sequence[str], late: Sequence[str]) -> None:
+        self._races = races
+        self._early = list(early)
+        self._late = list(late)
+        self._models: dict[str, LogitModel] = {}
+
+    def propose(self, champion: Prompt, rng: random.Random) -> Proposal:
+        hyper = _hyperparameters(champion.parameters)
+        scaled = hyper.c * math.exp(rng.uniform(-1.5, 1.5))
+        flip = rng.random() < 0.25
+        moved = replace(
+            hyper,
+            c=round(min(max(scaled, 1e-4), 1e4), 6),
+            target=next(t for t in TARGETS if t != hyper.target) if flip else hyper.target,
+        )
+
+        async def ready(_: Mapping[str, Picks]) -> Candidate:
+            model = await self._model(moved)
+            cards = self._races.cards
+            training = {
+                "fitFrom": cards[self._early[0]].race_date.isoformat(),
+                "fitTo": cards[self._early[-1]].race_date.isoformat(),
+                "fitRaces": len(self._early),
+                "validationRaces": len(self._late),
+            }
+            validation = await asyncio.to_thread(validation_metrics, model, self._races, self._late)
+            parameters = model_parameters(model, moved, training, validation)
+            return Candidate(describe(training), parameters)
+
+        return ready
+
+    async def picks(
+        self, text: str, parameters: Mapping[str, Any], race_ids: Sequence[str]
+    ) -> dict[str, Picks]:
+        model = await self._model(_hyperparameters(parameters))
+        cards = self._races.cards
+        return {
+            race_id: learned_answer(model, cards[race_id], "tuning").picks for race_id in race_ids
+        }
+
+    async def _model(self, hyper: Hyperparameters) -> LogitModel:
+        key = json.dumps(hyper.to_json(), sort_keys=True)
+        if key not in self._models:
+            self._models[key] = await train(self._races, self._early, hyper, _unreported)
+        return self._models[key]
+
+
+def _hyperparameters(parameters: Mapping[str, Any]) -> Hyperparameters:
+    return Hyperparameters.from_json(parameters.get("params") or {}, field="promptId")
+
+
+async def _unreported(fold: int, folds: int) -> None:
+    """Folds of a candidate's fit are not steps of the improvement job."""

@@ -96,22 +96,28 @@ async def test_features_count_only_earlier_races(runtime: Runtime, seeded: Seede
         horse=Record(starts=1, wins=1, top3=1),
         jockey=Record(starts=1, wins=0, top3=1),  # j2: day1 3rd
         trainer=Record(starts=2, wins=1, top3=2),  # t1: day1 1st and 3rd
+        at_distance=Record(starts=1, wins=1, top3=1),  # the same distance
         recent_finishes=(1,),
         days_since_last_run=gap,
+        last_carried_weight=55.0,
     )
     assert form[2] == FormFeatures(
         horse=Record(starts=1, wins=0, top3=1),
         jockey=Record(starts=1, wins=1, top3=1),  # j1: day1 1st; scratched ride ignored
         trainer=Record(starts=2, wins=0, top3=0),  # t2: day1 5th and code 92
+        at_distance=Record(starts=1, wins=0, top3=1),  # the same distance
         recent_finishes=(3,),
         days_since_last_run=gap,
+        last_carried_weight=55.0,
     )
     assert form[3] == FormFeatures(
         horse=Record(starts=1, wins=0, top3=0),
         jockey=Record(starts=1, wins=0, top3=0),
         trainer=Record(starts=2, wins=0, top3=0),
+        at_distance=Record(starts=1, wins=0, top3=0),  # the same distance
         recent_finishes=(5,),
         days_since_last_run=gap,
+        last_carried_weight=55.0,
     )
     assert form[1].horse.win_rate == 1.0
     assert form[2].trainer.top3_rate == 0.0
