@@ -205,7 +205,9 @@ class FormPredictor:
         }
         order = sorted(scores, key=lambda gate: (-scores[gate], gate))
         probabilities = dict(
-            zip(order, _softmax([scores[gate] for gate in order], settings.temperature), strict=True)
+            zip(
+                order, _softmax([scores[gate] for gate in order], settings.temperature), strict=True
+            )
         )
         lines = [
             f"{rank}. gate {gate}: score {scores[gate]:.3f} ("
