@@ -16,6 +16,7 @@ from sqlmodel import col
 from kra_graphql.collection.params import CollectParams
 from kra_graphql.jobs.models import JobKind, JobStatus
 from kra_graphql.jobs.queue import JobQueue
+from kra_graphql.prediction.models import Prediction
 from kra_graphql.prediction.predictors import FORM_FEATURES
 from kra_graphql.races.dates import parse_race_date
 from kra_graphql.races.models import Race, ResultStatus
@@ -31,7 +32,9 @@ EVALUATION = """
 query V($id: ID!) { node(id: $id) { ... on Evaluation {
   raceCount excludedCount successRate successRateAll averageCorrect averageCorrectAll
   winHitRate coverage logLoss calibrationError ndcgAt3 metrics prompt { id }
-  predictions(first: 100) { edges { node { race { id } valid_answer: validAnswer } } }
+  fieldLogLoss fieldBrier fieldCalibrationError
+  predictions(first: 100) { edges { node { race { id } valid_answer: validAnswer
+    winProbabilities { gate } } } }
 } } }
 """
 LEADERBOARD = """
@@ -151,7 +154,8 @@ async def test_evaluation_exposes_the_new_figures(
         "successRate": "success_rate", "successRateAll": "success_rate_all",
         "averageCorrect": "average_correct", "averageCorrectAll": "average_correct_all",
         "coverage": "coverage", "logLoss": "log_loss", "calibrationError": "calibration_error",
-        "ndcgAt3": "ndcg_at_3",
+        "ndcgAt3": "ndcg_at_3", "fieldLogLoss": "field_log_loss", "fieldBrier": "field_brier",
+        "fieldCalibrationError": "field_calibration_error",
     }  # fmt: skip
     for field, key in pairs.items():
         assert evaluation[field] == overall[key], field
@@ -168,6 +172,10 @@ async def test_evaluation_exposes_the_new_figures(
         assert evaluation["logLoss"] > 0
         assert 0 <= evaluation["calibrationError"] <= 1
         assert 0 <= evaluation["ndcgAt3"] <= 1
+        # FORM gives every starter a probability: the field figures are there too.
+        assert evaluation["fieldLogLoss"] > 0
+        assert 0 <= evaluation["fieldBrier"] <= 2
+        assert 0 <= evaluation["fieldCalibrationError"] <= 1
 
 
 async def test_leaderboard_ranks_prompts_on_the_same_races(
@@ -240,5 +248,21 @@ async def test_base_prompt_is_an_llm_prompt_the_answer_parser_reads(
     assert len(answers) == race_total
     assert all(answers)
     assert evaluation["metrics"]["overall"]["valid_rate"] == 1.0
+    # The LLM states only its confidence: no per-starter figures.
+    assert all(
+        edge["node"]["winProbabilities"] is None for edge in evaluation["predictions"]["edges"]
+    )
+    assert (evaluation["fieldLogLoss"], evaluation["fieldBrier"]) == (None, None)
+    assert evaluation["fieldCalibrationError"] is None
+    # Stored as SQL NULL, not as a JSON null.
+    evaluation_id = int(evaluation["id"].removeprefix("evaluation_"))
+    async with runtime.sessions() as session:
+        without = await session.scalar(
+            select(func.count())
+            .select_from(Prediction)
+            .where(col(Prediction.evaluation_id) == evaluation_id)
+            .where(col(Prediction.win_probabilities).is_(None))
+        )
+    assert without == race_total
     stats = (await fake_llm.get("/_admin/stats")).json()
     assert stats["requests"] >= race_total

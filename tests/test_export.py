@@ -168,6 +168,17 @@ def check_manifest(files: dict[str, bytes], export_format: str) -> dict[str, Any
     return manifest
 
 
+def assert_win_probabilities(rows: Any) -> None:
+    """The predicted race's FORM prediction carries its starters' probabilities as JSON
+    text, {"<gate>": probability}, summing to 1."""
+    predicted = [row for row in rows if row["race_id"] == PREDICTED_RACE]
+    assert predicted
+    for row in predicted:
+        probabilities = json.loads(row["win_probabilities"])
+        assert all(gate.isdigit() for gate in probabilities)
+        assert sum(probabilities.values()) == pytest.approx(1, abs=1e-5)
+
+
 def columns(manifest: dict[str, Any], table: str) -> dict[str, str]:
     entry = next(f for f in manifest["files"] if f["table"] == table)
     return {column["name"]: column["type"] for column in entry["columns"]}
@@ -211,6 +222,8 @@ async def test_a_month_as_parquet_matches_the_api_in_rows_types_and_checksums(
     assert positions
     assert all(isinstance(p, int) for p in positions)
     assert PREDICTED_RACE in tables["PREDICTIONS"].column("race_id").to_pylist()
+    assert tables["PREDICTIONS"].schema.field("win_probabilities").type == pa.string()
+    assert_win_probabilities(tables["PREDICTIONS"].to_pylist())
 
 
 async def test_a_month_as_csv_reads_back_with_a_header_and_the_same_counts(
@@ -228,6 +241,9 @@ async def test_a_month_as_csv_reads_back_with_a_header_and_the_same_counts(
         rows = list(reader)
         assert list(reader.fieldnames or []) == list(columns(manifest, entry["table"]))
         assert len(rows) == entry["rows"] == month[entry["table"]]
+    assert_win_probabilities(
+        csv.DictReader(io.StringIO(files["predictions.csv"].decode(), newline=""))
+    )
     entries = list(csv.DictReader(io.StringIO(files["entries.csv"].decode(), newline="")))
     assert {date.fromisoformat(row["race_date"]) for row in entries} == {
         parse_race_date(day, field="d") for day in SEOUL_DAYS

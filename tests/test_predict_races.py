@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,6 +21,8 @@ from kra_graphql.jobs.models import JobKind, JobStatus
 from kra_graphql.jobs.queue import JobQueue
 from kra_graphql.jobs.reporter import JobReporter
 from kra_graphql.prediction.day import DayPredictionParams, predict_day
+from kra_graphql.prediction.metrics import expected_calibration_error
+from kra_graphql.prediction.models import Prediction
 from kra_graphql.prediction.service import Predictors
 from kra_graphql.races.dates import parse_race_date
 from kra_graphql.races.models import Entry, Race, ResultStatus
@@ -296,3 +299,80 @@ async def test_a_day_without_races_fails_the_job_saying_so(
     assert "collect the day first" in (ended.error or "")
     run = await run_of(gql_session, job["id"])
     assert run["totalCount"] == 0
+
+
+SCORE_RUN = """
+mutation E($input: EvaluatePromptInput!) { evaluatePrompt(input: $input) { id } }
+"""
+FIELD_FIGURES = """
+query V($id: ID!) { node(id: $id) { ... on Evaluation {
+  raceCount fieldLogLoss fieldBrier fieldCalibrationError metrics } } }
+"""
+
+
+async def test_scoring_a_run_reads_the_probabilities_it_stored(
+    api_url: str, gql_session: AsyncClientSession, day_races: list[str], runtime: Runtime
+) -> None:
+    run = await predict_day_over_api(api_url, gql_session)
+    async with runtime.sessions() as session:
+        stored = list(
+            (await session.scalars(select(Prediction).where(col(Prediction.run_id) == run))).all()
+        )
+        placed = (
+            await session.execute(
+                select(col(Entry.race_id), col(Entry.gate_number), col(Entry.finish_position))
+                .where(col(Entry.race_id).in_(day_races))
+                .where(col(Entry.finish_position).is_not(None))
+            )
+        ).all()
+    assert len(stored) == len(day_races)
+    assert all(row.win_probabilities for row in stored)  # FORM stores them
+    # Every starter made equally likely after the run: figures from the form's own
+    # probabilities would differ, so they show which ones were scored.
+    uniform = {
+        row.id: {gate: 1 / len(row.win_probabilities or {}) for gate in row.win_probabilities or {}}
+        for row in stored
+    }
+    async with runtime.write() as session:
+        for row in stored:
+            await session.execute(
+                update(Prediction)
+                .where(col(Prediction.id) == row.id)
+                .values(win_probabilities=uniform[row.id])
+            )
+
+    submitted = await gql_session.execute(
+        request(SCORE_RUN, input={"promptId": PROMPT, "runIds": [run]})
+    )
+    job = await wait_job(runtime, submitted["evaluatePrompt"]["id"], within_s=60)
+    assert job.status == JobStatus.COMPLETED, job.error
+    assert job.result is not None
+    found = await gql_session.execute(
+        request(FIELD_FIGURES, id=f"evaluation_{job.result['evaluationId']}")
+    )
+    evaluation = found["node"]
+
+    # The definitions of docs/metrics.md written out: with n starters at 1/n and k
+    # winners, P(winner) = k/n and Brier = k (1/n - 1/k)^2 + (n - k) / n^2.
+    winners: dict[str, set[int]] = {}
+    for race_id, gate, position in placed:
+        if position == 1:
+            winners.setdefault(race_id, set()).add(int(gate))
+    losses: list[float] = []
+    briers: list[float] = []
+    pairs: list[tuple[float, bool]] = []
+    for row in stored:
+        won = winners.get(row.race_id)
+        if not won:
+            continue  # no winner: in none of the field figures
+        gates = uniform[row.id]
+        n, k = len(gates), len(won)
+        assert won <= {int(gate) for gate in gates}
+        losses.append(-math.log(k / n))
+        briers.append(k * (1 / n - 1 / k) ** 2 + (n - k) / n**2)
+        pairs.extend((1 / n, int(gate) in won) for gate in gates)
+    assert losses, "the day has results"
+    assert evaluation["fieldLogLoss"] == pytest.approx(sum(losses) / len(losses))
+    assert evaluation["fieldBrier"] == pytest.approx(sum(briers) / len(briers))
+    assert evaluation["fieldCalibrationError"] == pytest.approx(expected_calibration_error(pairs))
+    assert evaluation["fieldLogLoss"] == evaluation["metrics"]["overall"]["field_log_loss"]

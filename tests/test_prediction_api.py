@@ -22,7 +22,8 @@ pytestmark = pytest.mark.usefixtures("worker_process")
 PREDICT = """
 mutation P($input: PredictRaceInput!) {
   predictRace(input: $input) { id predicted confidence deferred correctCount usedFinalOdds
-    reasoning race { id } prompt { id predictor } }
+    reasoning race { id entries { gateNumber scratched } } prompt { id predictor }
+    winProbabilities { gate probability } }
 }
 """
 
@@ -95,6 +96,35 @@ async def test_predict_race_stores_one_prediction_per_race_and_prompt(
     assert listed["race"]["predictions"] == [{"id": first["id"]}]
 
 
+async def test_a_form_prediction_gives_every_starter_a_win_probability(
+    gql_session: AsyncClientSession, jeju_day: str
+) -> None:
+    race_id = f"race_2_{jeju_day}_3"
+    variables = {"input": {"raceId": race_id, "promptId": "form-weights-v1.0"}}
+    prediction = (await gql_session.execute(request(PREDICT, **variables)))["predictRace"]
+    starters = [e["gateNumber"] for e in prediction["race"]["entries"] if not e["scratched"]]
+    probabilities = prediction["winProbabilities"]
+    gates = [p["gate"] for p in probabilities]
+    assert gates == sorted(starters)  # every starter, by gate
+    assert all(0 < p["probability"] < 1 for p in probabilities)
+    assert sum(p["probability"] for p in probabilities) == pytest.approx(1, abs=1e-5)
+    by_gate = {p["gate"]: p["probability"] for p in probabilities}
+    first = prediction["predicted"][0]
+    assert prediction["confidence"] == round(100 * by_gate[first])
+    assert by_gate[first] == max(by_gate.values())  # the first pick is the favourite
+    # Read back through a query, as stored.
+    listed = await gql_session.execute(
+        request(
+            "query R($r: ID!) { race(id: $r) { predictions { id "
+            "winProbabilities { gate probability } } } }",
+            r=race_id,
+        )
+    )
+    assert {"id": prediction["id"], "winProbabilities": probabilities} in listed["race"][
+        "predictions"
+    ]
+
+
 async def test_market_needs_final_odds_and_then_picks_the_favourites(
     gql_session: AsyncClientSession, jeju_day: str
 ) -> None:
@@ -125,6 +155,10 @@ async def test_market_needs_final_odds_and_then_picks_the_favourites(
         e["gateNumber"] for e in sorted(runners, key=lambda e: (e["winOdds"], e["gateNumber"]))
     ]
     assert market["predictRace"]["predicted"] == favourites[:3]
+    # The odds' implied probabilities, rescaled to sum to 1.
+    implied = market["predictRace"]["winProbabilities"]
+    assert sum(p["probability"] for p in implied) == pytest.approx(1, abs=1e-5)
+    assert max(implied, key=lambda p: p["probability"])["gate"] == favourites[0]
     assert market["predictRace"]["usedFinalOdds"] is True
     assert market["predictRace"]["deferred"] is True
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy import ColumnElement, Select, Text, cast, func, select
 from sqlmodel import col
 
 from kra_graphql.export.params import ExportParams, ExportTable
@@ -185,6 +185,8 @@ SPECS: dict[ExportTable, TableSpec] = {
                 _c("second_pick", INT, Prediction.second_pick),
                 _c("third_pick", INT, Prediction.third_pick),
                 _c("confidence", INT, Prediction.confidence),
+                # JSON text, {"<gate>": probability}: one column whatever the field size.
+                Column("win_probabilities", TEXT, cast(col(Prediction.win_probabilities), Text)),
                 _c("deferred", BOOL, Prediction.deferred),
                 _c("valid_answer", BOOL, Prediction.valid_answer),
                 _c("used_final_odds", BOOL, Prediction.used_final_odds),

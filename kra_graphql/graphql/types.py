@@ -20,6 +20,7 @@ from kra_graphql.graphql.rowview import RowView
 from kra_graphql.pagination import check_page_size
 from kra_graphql.prediction import models as prediction_models
 from kra_graphql.prediction.models import PredictorKind
+from kra_graphql.prediction.probabilities import from_stored
 from kra_graphql.prediction.queries import PredictionQuery, list_predictions
 from kra_graphql.races import models
 from kra_graphql.races.dates import format_race_date
@@ -428,10 +429,23 @@ class Prompt(RowView, Node):
         self.predictor = PredictorKind(row.predictor)
 
 
+@strawberry.type(description="One starter's probability of winning, as a predictor gave it.")
+class RunnerProbability:
+    gate: int
+    probability: float = strawberry.field(description="0-1; a race's probabilities sum to 1.")
+
+
 @strawberry.type
 class Prediction(RowView, Node):
     predicted: list[int] = strawberry.field(description="Gate numbers, first pick first.")
-    confidence: int = strawberry.field(description="0-100.")
+    confidence: int = strawberry.field(
+        description="0-100: the probability that the first pick wins (where the predictor "
+        "gives winProbabilities, the first pick's, rounded)."
+    )
+    win_probabilities: list[RunnerProbability] | None = strawberry.field(
+        description="Each starter's probability of winning, by gate, summing to 1 (to six "
+        "decimals); null from predictors that state only their confidence (LLM)."
+    )
     reasoning: str | None
     deferred: bool = strawberry.field(description="Below the confidence threshold asked for.")
     valid_answer: bool
@@ -455,13 +469,21 @@ class Prediction(RowView, Node):
         return Prompt(await _referenced(info.context.loaders.prompt, self.prompt_id))
 
     row: strawberry.Private[prediction_models.Prediction]
-    OWN = frozenset(("id", "predicted"))
+    OWN = frozenset(("id", "predicted", "win_probabilities"))
 
     def __init__(self, row: prediction_models.Prediction) -> None:
         self.row = row
         self.id = strawberry.ID(ids.prediction_id(row.id or 0))
         picks = (row.first_pick, row.second_pick, row.third_pick)
         self.predicted = [pick for pick in picks if pick is not None]
+        probabilities = from_stored(row.win_probabilities)
+        self.win_probabilities = (
+            None
+            if probabilities is None
+            else [
+                RunnerProbability(gate=g, probability=p) for g, p in sorted(probabilities.items())
+            ]
+        )
 
 
 @strawberry.type(
@@ -525,6 +547,27 @@ class Evaluation(RowView, Node):
     @strawberry.field(description="Mean NDCG@3 of the picks (relevance 3, 2, 1 for 1st-3rd).")
     def ndcg_at3(self) -> float | None:
         return self._overall("ndcg_at_3")
+
+    @strawberry.field(
+        description="Mean -ln P(winner) of each starter's win probability (P summed over a "
+        "dead heat for first, floored at 0.005), over judged predictions that give them."
+    )
+    def field_log_loss(self) -> float | None:
+        return self._overall("field_log_loss")
+
+    @strawberry.field(
+        description="Mean over races of the sum over starters of (p - won)^2 (a dead heat "
+        "for first splits the win), over judged predictions that give probabilities."
+    )
+    def field_brier(self) -> float | None:
+        return self._overall("field_brier")
+
+    @strawberry.field(
+        description="Expected calibration error over every starter's (probability, won), "
+        "10 equal-width bins."
+    )
+    def field_calibration_error(self) -> float | None:
+        return self._overall("field_calibration_error")
 
     def _overall(self, key: str) -> float | None:
         value = (self.row.metrics or {}).get("overall", {}).get(key)

@@ -13,6 +13,8 @@ follows it. In short:
   predictions counting as misses.
 - Deferred predictions count only in coverage and in the betting return (no bet is
   placed on them).
+- The `field_*` figures score each starter's win probability, over the judged predictions
+  that carry probabilities (FORM and MARKET give them; the LLM does not).
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ class ScoredPrediction:
     confidence: int  # 0-100, the stated probability that the first pick wins
     deferred: bool = False
     valid: bool = True
+    # Each starter's win probability by gate, summing to 1; None when the predictor gave
+    # only its confidence.
+    probabilities: Mapping[int, float] | None = None
 
 
 def actual_order(positions: Mapping[int, int | None]) -> tuple[int, ...]:
@@ -102,6 +107,37 @@ def ndcg_at_3(picks: Picks, order: Sequence[int]) -> float:
 
 
 @dataclass(frozen=True, slots=True)
+class FieldScore:
+    """How the probabilities of every starter of one race fared."""
+
+    winner_probability: float  # summed over the runners placed 1, unclipped
+    brier: float  # sum over starters of (p - w)^2
+    pairs: tuple[tuple[float, bool], ...]  # (probability, won) of each starter
+
+
+def score_field(
+    probabilities: Mapping[int, float], positions: Mapping[int, int]
+) -> FieldScore | None:
+    """None when no runner was placed 1: there is no winner to score against.
+
+    The starters are the gates given a probability plus any placed gate missing from them
+    (p = 0); each of the k runners placed 1 counts as 1/k of a win for Brier."""
+    winners = {gate for gate, position in positions.items() if position == 1}
+    if not winners:
+        return None
+    gates = sorted(set(probabilities) | set(positions))
+    share = 1 / len(winners)
+    return FieldScore(
+        winner_probability=sum(probabilities.get(gate, 0.0) for gate in winners),
+        brier=sum(
+            (probabilities.get(gate, 0.0) - (share if gate in winners else 0.0)) ** 2
+            for gate in gates
+        ),
+        pairs=tuple((probabilities.get(gate, 0.0), gate in winners) for gate in gates),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class RaceScore:
     correct: int
     all_three: bool
@@ -114,6 +150,7 @@ class RaceScore:
     brier: float
     probability: float  # clipped win probability of the first pick
     ndcg: float
+    field: FieldScore | None = None  # None without per-starter probabilities
 
     @property
     def judged(self) -> bool:
@@ -146,6 +183,11 @@ def score_race(prediction: ScoredPrediction, result: RaceResult) -> RaceScore | 
         brier=(prediction.confidence / 100 - (1.0 if won else 0.0)) ** 2,
         probability=win_probability(prediction),
         ndcg=ndcg_at_3(prediction.picks, order),
+        field=(
+            None
+            if prediction.probabilities is None
+            else score_field(prediction.probabilities, result.positions)
+        ),
     )
 
 
@@ -170,6 +212,10 @@ class Summary:
     log_loss: float | None  # same event and probability (clipped), over judged
     calibration_error: float | None  # ECE, 10 equal-width bins, over judged
     ndcg_at_3: float | None  # over judged
+    # Over the judged predictions that carry per-starter probabilities; None without.
+    field_log_loss: float | None = None  # mean -ln max(P(winner), floor)
+    field_brier: float | None = None  # mean over races of the sum over starters
+    field_calibration_error: float | None = None  # ECE over every (starter, won) pair
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -210,6 +256,7 @@ def summarize(scores: Iterable[RaceScore], *, excluded: int = 0) -> Summary:
         return sum(values) / len(values) if values else None
 
     profits = [s.profit for s in scored if s.profit is not None]
+    fields = [s.field for s in judged if s.field is not None]
     judged_correct = sum(s.correct for s in judged)
     return Summary(
         races=n,
@@ -233,6 +280,13 @@ def summarize(scores: Iterable[RaceScore], *, excluded: int = 0) -> Summary:
         ),
         calibration_error=expected_calibration_error([(s.probability, s.win_hit) for s in judged]),
         ndcg_at_3=mean([s.ndcg for s in judged]),
+        field_log_loss=mean(
+            [-math.log(max(f.winner_probability, PROBABILITY_FLOOR)) for f in fields]
+        ),
+        field_brier=mean([f.brier for f in fields]),
+        field_calibration_error=expected_calibration_error(
+            [pair for f in fields for pair in f.pairs]
+        ),
     )
 
 

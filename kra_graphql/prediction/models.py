@@ -90,6 +90,9 @@ class Prediction(SQLModel, table=True):
     second_pick: int | None = None
     third_pick: int | None = None
     confidence: int = Field(default=0, nullable=False)
+    # Each starter's win probability, {"<gate>": p} summing to 1, from predictors that
+    # give one (FORM, MARKET); null from those that state only their confidence.
+    win_probabilities: dict[str, float] | None = Field(default=None, sa_type=JSONType)
     reasoning: str | None = Field(default=None, sa_type=Text)
     deferred: bool = Field(default=False, nullable=False)
     valid_answer: bool = Field(default=True, nullable=False)

@@ -11,6 +11,7 @@ from sqlmodel import col
 
 from kra_graphql.prediction.metrics import Report, ScoredPrediction, correct_count, evaluate
 from kra_graphql.prediction.models import Prediction, Prompt
+from kra_graphql.prediction.probabilities import from_stored
 from kra_graphql.prediction.results import load_results
 from kra_graphql.progress import Progress
 from kra_graphql.runtime import Runtime
@@ -49,8 +50,10 @@ async def score_runs(
                     correct_count=correct_count(picks, top3) if top3 else None,
                 )
             )
-            pairs.append(
-                (ScoredPrediction(picks, row.confidence, row.deferred, row.valid_answer), result)
-            )
+            scored = ScoredPrediction(
+                picks, row.confidence, row.deferred, row.valid_answer,
+                from_stored(row.win_probabilities),
+            )  # fmt: skip
+            pairs.append((scored, result))
     await progress.advance(len(rows))
     return evaluate(pairs)

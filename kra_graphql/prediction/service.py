@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import null, select
 from sqlmodel import col
 
 from kra_graphql.config import Settings
@@ -28,6 +28,7 @@ from kra_graphql.prediction.predictors import (
     PredictionAnswer,
     Predictor,
 )
+from kra_graphql.prediction.probabilities import from_stored, to_stored
 from kra_graphql.prediction.results import load_results
 from kra_graphql.prediction.scoring import score_runs
 from kra_graphql.progress import JobOutcome, Progress
@@ -111,6 +112,7 @@ def prediction_row(
     correct: int | None,
 ) -> dict[str, Any]:
     first, second, third = answer.picks
+    probabilities = to_stored(answer.probabilities)
     return {
         "race_id": race_id,
         "prompt_id": prompt.id,
@@ -120,6 +122,8 @@ def prediction_row(
         "second_pick": second,
         "third_pick": third,
         "confidence": answer.confidence,
+        # SQL NULL, not JSON null, where the predictor gave no probabilities.
+        "win_probabilities": null() if probabilities is None else probabilities,
         "reasoning": answer.reasoning,
         "deferred": deferred,
         "valid_answer": answer.valid,
@@ -292,7 +296,11 @@ async def evaluate_prompt(
             )  # fmt: skip
             async with runtime.write() as session:
                 await upsert(session, table_of(Prediction), [row], conflict=PREDICTION_CONFLICT)
-            scored = ScoredPrediction(answer.picks, answer.confidence, deferred, answer.valid)
+            # The stored, rounded probabilities: the same figures as rescoring the row.
+            scored = ScoredPrediction(
+                answer.picks, answer.confidence, deferred, answer.valid,
+                from_stored(to_stored(answer.probabilities)),
+            )  # fmt: skip
             pairs.append((scored, result))
             await progress.advance()
 

@@ -140,3 +140,52 @@ def test_race_set_is_the_hash_of_the_sorted_race_ids() -> None:
     assert len(one.race_set or "") == 64
     assert evaluate([(PA, A), (PB, B)]).race_set != one.race_set
     assert evaluate([]).race_set is None
+
+
+# Per-starter probabilities. F1 on race A (gate 2 won): P(winner) 0.5;
+# Brier (0.5 - 1)^2 + 0.2^2 + 3 × 0.1^2 = 0.32.
+F1 = ScoredPrediction((2, 1, 3), 50, probabilities={2: 0.5, 1: 0.2, 3: 0.1, 4: 0.1, 5: 0.1})
+# H: dead heat for first between gates 1 and 2, so each is half a win.
+H = RaceResult("h", 1, 1200, 4, {1: 1, 2: 1, 3: 3, 4: 4})
+# P(winner) 0.4 + 0.1 = 0.5; Brier (0.4 - 0.5)^2 + (0.1 - 0.5)^2 + 0.3^2 + 0.2^2 = 0.30.
+FH = ScoredPrediction((1, 3, 4), 40, probabilities={1: 0.4, 2: 0.1, 3: 0.3, 4: 0.2})
+
+
+def test_field_figures_by_hand_with_a_dead_heat_for_first() -> None:
+    # PB gives no probabilities: it counts in the first-pick figures only.
+    overall = evaluate([(F1, A), (FH, H), (PB, B)]).overall
+    assert overall.judged == 3
+    assert overall.field_log_loss == pytest.approx((-math.log(0.5) - math.log(0.5)) / 2)
+    assert overall.field_brier == pytest.approx((0.32 + 0.30) / 2)
+    # Nine (probability, won) pairs. Bins: 0.5 won -> 0.5; 0.4 won -> 0.6; 0.3 lost -> 0.3;
+    # two 0.2 lost -> 0.2 each; 0.1 × 3 lost and 0.1 won -> |0.1 - 0.25| = 0.15 each.
+    assert overall.field_calibration_error == pytest.approx(
+        (0.5 + 0.6 + 0.3 + 2 * 0.2 + 4 * 0.15) / 9
+    )
+    # The first-pick figures keep their definition: confidence / 100 against "p1 won".
+    assert overall.brier == pytest.approx(((0.5 - 1) ** 2 + (0.4 - 1) ** 2 + 0.2**2) / 3)
+
+
+def test_field_figures_skip_deferred_and_are_null_without_probabilities() -> None:
+    deferred = ScoredPrediction((1, 3, 4), 40, deferred=True, probabilities={1: 1.0})
+    with_deferred = evaluate([(F1, A), (deferred, H)]).overall
+    assert with_deferred.field_log_loss == pytest.approx(-math.log(0.5))
+    assert with_deferred.field_brier == pytest.approx(0.32)
+    none = evaluate([(PA, A), (PB, B)]).overall
+    assert (none.field_log_loss, none.field_brier, none.field_calibration_error) == (
+        None,
+        None,
+        None,
+    )
+    assert none.log_loss is not None
+
+
+def test_a_placed_gate_missing_from_the_probabilities_counts_at_zero() -> None:
+    # Gate 1 won but was given nothing: P(winner) is floored at 0.005.
+    missing = ScoredPrediction((2, 3, 4), 60, probabilities={2: 0.6, 3: 0.4})
+    result = RaceResult("m", 1, 1200, 3, {1: 1, 2: 2, 3: 3})
+    overall = evaluate([(missing, result)]).overall
+    assert overall.field_log_loss == pytest.approx(-math.log(0.005))
+    assert overall.field_brier == pytest.approx(1.0 + 0.36 + 0.16)
+    # Pairs (0, won) (0.6, lost) (0.4, lost), one bin each.
+    assert overall.field_calibration_error == pytest.approx((1.0 + 0.6 + 0.4) / 3)
