@@ -8,7 +8,6 @@ import strawberry
 from strawberry.scalars import JSON
 
 from kra_graphql.collection.params import check_day
-from kra_graphql.errors import BadUserInput
 from kra_graphql.prediction.day import DayPredictionParams
 from kra_graphql.prediction.service import check_threshold
 from kra_graphql.prediction.training import DEFAULT_NAME, TrainParams, check_training
@@ -61,8 +60,6 @@ class TrainModelInput:
     )
 
     def to_params(self) -> TrainParams:
-        if not -(2**31) <= self.seed < 2**31:
-            raise BadUserInput("a 32-bit integer", field="input.seed")
         params: Any = self.params
         return check_training(
             self.date_from, self.date_to, seed=self.seed, params=params, name=self.name

@@ -20,18 +20,13 @@ class ResultedRaces:
     cards: dict[str, RaceCard]
     results: dict[str, RaceResult]
 
-    def split_at(self, share: float) -> tuple[list[str], list[str]]:
-        """The first `share` of the races, and the rest."""
-        cut = int(len(self.race_ids) * share)
-        return self.race_ids[:cut], self.race_ids[cut:]
-
     def split_by_date(self, share: float) -> tuple[list[str], list[str]]:
-        """Races before the first date of the later part, and those on or after it: a
-        day is never on both sides."""
-        earlier, later = self.split_at(share)
-        if not later:
-            return earlier, later
-        first_later = self.cards[later[0]].race_date
+        """About the first `share` of the races, and the rest from the first day of the
+        rest on: a day is never on both sides."""
+        cut = int(len(self.race_ids) * share)
+        if cut >= len(self.race_ids):
+            return self.race_ids, []
+        first_later = self.cards[self.race_ids[cut]].race_date
         return self.before(first_later), [
             race_id for race_id in self.race_ids if self.cards[race_id].race_date >= first_later
         ]

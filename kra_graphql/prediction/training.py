@@ -35,6 +35,7 @@ from kra_graphql.prediction.learned import (
 )
 from kra_graphql.prediction.metrics import ScoredPrediction, evaluate
 from kra_graphql.prediction.models import PredictorKind, Prompt
+from kra_graphql.prediction.probabilities import from_stored, to_stored
 from kra_graphql.prediction.prompts import NAME
 from kra_graphql.progress import JobOutcome, Progress
 from kra_graphql.races.dates import parse_date_range, parse_race_date
@@ -220,38 +221,37 @@ def _log_sum_exp(values: Sequence[float]) -> float:
 
 
 def date_blocks(races: ResultedRaces, race_ids: Sequence[str], count: int) -> list[list[str]]:
-    """The races cut into `count` consecutive blocks of about equal size, never splitting
-    a day."""
-    blocks: list[list[str]] = []
-    per_block = len(race_ids) / count
+    """The races cut into at most `count` consecutive blocks of about equal size, never
+    splitting a day: each day goes to the block its middle race falls in."""
+    days: dict[date, list[str]] = {}
     for race_id in race_ids:
-        day = races.cards[race_id].race_date
-        starts_new = not blocks or (
-            len(blocks) < count
-            and sum(len(b) for b in blocks) >= per_block * len(blocks)
-            and races.cards[blocks[-1][-1]].race_date != day
-        )
-        if starts_new:
-            blocks.append([])
-        blocks[-1].append(race_id)
-    return blocks
+        days.setdefault(races.cards[race_id].race_date, []).append(race_id)
+    per_block = len(race_ids) / count
+    blocks: dict[int, list[str]] = {}
+    seen = 0
+    for day_races in days.values():
+        middle = seen + len(day_races) / 2
+        blocks.setdefault(min(int(middle / per_block), count - 1), []).extend(day_races)
+        seen += len(day_races)
+    return [blocks[index] for index in sorted(blocks)]
 
 
 FoldDone = Callable[[int, int], Awaitable[None]]
 
 
 async def train(
-    races: ResultedRaces, race_ids: Sequence[str], hyper: Hyperparameters, on_fold: FoldDone
+    races: ResultedRaces, blocks: Sequence[Sequence[str]], hyper: Hyperparameters, on_fold: FoldDone
 ) -> LogitModel:
-    """Rolling folds for the temperature, then the final fit on every race given."""
-    blocks = date_blocks(races, race_ids, hyper.folds + 1)
+    """Cross-fitted blocks for the temperature (each block scored by a model fitted on the
+    others), then the final fit on every race of every block."""
     scored: list[tuple[list[float], list[int]]] = []
-    for fold in range(1, len(blocks)):
-        fitted = [race_id for block in blocks[:fold] for race_id in block]
-        model = await asyncio.to_thread(fit, races, fitted, hyper)
-        scored.extend(_winner_shares(model, races, blocks[fold]))
-        await on_fold(fold, len(blocks) - 1)
-    final = await asyncio.to_thread(fit, races, race_ids, hyper)
+    for fold, block in enumerate(blocks, start=1):
+        others = [race_id for other in blocks if other is not block for race_id in other]
+        model = await asyncio.to_thread(fit, races, others, hyper)
+        scored.extend(_winner_shares(model, races, block))
+        await on_fold(fold, len(blocks))
+    every = [race_id for block in blocks for race_id in block]
+    final = await asyncio.to_thread(fit, races, every, hyper)
     temperature = await asyncio.to_thread(fit_temperature, scored)
     return LogitModel(
         means=final.means,
@@ -268,7 +268,9 @@ def validation_metrics(
     pairs = []
     for race_id in race_ids:
         answer = learned_answer(model, races.cards[race_id], "validation")
-        pairs.append((ScoredPrediction(answer.picks, answer.confidence), races.results[race_id]))
+        probabilities = from_stored(to_stored(answer.probabilities))
+        scored = ScoredPrediction(answer.picks, answer.confidence, probabilities=probabilities)
+        pairs.append((scored, races.results[race_id]))
     overall: dict[str, Any] = evaluate(pairs).overall.as_json()
     return overall
 
@@ -321,13 +323,17 @@ async def train_model(runtime: Runtime, progress: Progress, params: TrainParams)
         f"fitting {len(fit_ids)} races before {first_validation}, "
         f"validating on {len(validation_ids)} from it"
     )
+    blocks = date_blocks(races, fit_ids, hyper.folds)
+    # Cards, a step per fold, validation, storing; fewer folds when the range has few days.
+    await progress.set_total(len(blocks) + 3)
     await progress.advance()
 
     async def fold_done(fold: int, folds: int) -> None:
         await progress.step(f"fold {fold} of {folds}")
+        await progress.log(f"fold {fold} of {folds} scored by a model fitted on the others")
         await progress.advance()
 
-    model = await train(races, fit_ids, hyper, fold_done)
+    model = await train(races, blocks, hyper, fold_done)
     await progress.step("validating")
     validation = validation_metrics(model, races, validation_ids)
     await progress.advance()
@@ -352,7 +358,7 @@ async def train_model(runtime: Runtime, progress: Progress, params: TrainParams)
     )
     await progress.log(
         f"{prompt.id}: validation average correct {validation['average_correct']:.3f}, "
-        f"log-loss {validation['log_loss']:.3f}, sha256 {model.sha256[:12]}"
+        f"field log-loss {validation['field_log_loss']:.3f}, sha256 {model.sha256[:12]}"
     )
     await progress.advance()
     return JobOutcome(

@@ -32,6 +32,7 @@ from kra_graphql.prediction.rewrite import InvalidRewrite, failure_summary, requ
 from kra_graphql.prediction.training import (
     TARGETS,
     Hyperparameters,
+    date_blocks,
     describe,
     model_parameters,
     train,
@@ -217,7 +218,8 @@ class LearnedTuner:
     async def _model(self, hyper: Hyperparameters) -> LogitModel:
         key = json.dumps(hyper.to_json(), sort_keys=True)
         if key not in self._models:
-            self._models[key] = await train(self._races, self._early, hyper, _unreported)
+            blocks = date_blocks(self._races, self._early, hyper.folds)
+            self._models[key] = await train(self._races, blocks, hyper, _unreported)
         return self._models[key]
 
 
