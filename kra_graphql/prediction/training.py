@@ -5,10 +5,10 @@ few thousand runners a year is too little for a boosted ranker to beat a linear 
 reliably, its coefficients can be read like FORM's weights, and fitting is deterministic,
 so the same races always give the same model.
 
-Races are split by date: no race on or after the first validation date is fitted. Within
-the fitted races, rolling folds (fit on the earlier blocks, score the next) give
-out-of-sample scores, on which the softmax temperature that turns scores into calibrated
-win probabilities is fitted; the final model is then fitted on all of them.
+Races are split by date: no race on or after the first validation date is fitted. The
+fitted races are cut into blocks of whole days; each block is scored by a model fitted on
+the others, and on those out-of-sample scores the softmax temperature that turns scores
+into calibrated win probabilities is fitted. The final model is fitted on every block.
 """
 
 from __future__ import annotations
@@ -161,8 +161,13 @@ def _label(position: int | None, target: str) -> int:
 
 def fit(races: ResultedRaces, race_ids: Sequence[str], hyper: Hyperparameters) -> LogitModel:
     """A model fitted on these races' runners (temperature 1)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
+    try:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.preprocessing import StandardScaler
+    except ImportError:
+        raise RuntimeError(
+            "training needs scikit-learn: install the learn extra (kra-graphql[learn])"
+        ) from None
 
     rows: list[list[float]] = []
     labels: list[int] = []
@@ -183,7 +188,7 @@ def fit(races: ResultedRaces, race_ids: Sequence[str], hyper: Hyperparameters) -
     )
 
 
-def _winner_shares(
+def _scores_and_winners(
     model: LogitModel, races: ResultedRaces, race_ids: Sequence[str]
 ) -> list[tuple[list[float], list[int]]]:
     """Per race: every starter's score, and the indexes of its winners."""
@@ -244,11 +249,16 @@ async def train(
 ) -> LogitModel:
     """Cross-fitted blocks for the temperature (each block scored by a model fitted on the
     others), then the final fit on every race of every block."""
+    if len(blocks) < 2:
+        raise BadUserInput(
+            "the races to fit are all on one day; at least two days are needed",
+            field="input.dateFrom",
+        )
     scored: list[tuple[list[float], list[int]]] = []
     for fold, block in enumerate(blocks, start=1):
         others = [race_id for other in blocks if other is not block for race_id in other]
         model = await asyncio.to_thread(fit, races, others, hyper)
-        scored.extend(_winner_shares(model, races, block))
+        scored.extend(_scores_and_winners(model, races, block))
         await on_fold(fold, len(blocks))
     every = [race_id for block in blocks for race_id in block]
     final = await asyncio.to_thread(fit, races, every, hyper)
