@@ -210,6 +210,12 @@ async def test_evaluate_and_improve_follow_their_jobs(
     assert "championId: form-weights-v1." in improved.stdout
     assert "iterations: 2" in improved.stdout
 
+    # 16 races are too few to train on: the job says so, and so does the exit code.
+    trained = run_cli(cli_env, "train", "--date-from", "20250523", "--date-to", "20250523",
+                      "--c", "0.5", "--name", "cli-learned")  # fmt: skip
+    assert trained.returncode == 1, trained.stdout + trained.stderr
+    assert re.search(r"^FAILED job_\w+ \(TRAINING\).*at least 20", trained.stdout, re.MULTILINE)
+
 
 async def test_jobs_lists_recent_jobs_in_a_table(
     cli_env: dict[str, str], replay: httpx.AsyncClient
@@ -239,7 +245,12 @@ async def test_jobs_lists_recent_jobs_in_a_table(
          "error: BAD_USER_INPUT: '20250230' is not a real calendar date (field input.date)"),
         (["watch", "job_nope"], "error: NOT_FOUND: no job with id job_nope"),
         (["improve", "--prompt", "market-v1.0"],
-         "error: BAD_USER_INPUT: only FORM and LLM prompts can be improved (field input.promptId)"),
+         "error: BAD_USER_INPUT: only FORM, LLM and LEARNED prompts can be improved "
+         "(field input.promptId)"),
+        (["train", "--date-from", "20250111", "--date-to", "20250101"],
+         "error: BAD_USER_INPUT: dateFrom is after dateTo (field input.dateFrom)"),
+        (["train", "--date-from", "20250101", "--date-to", "20250111", "--target", "place"],
+         "error: BAD_USER_INPUT: target must be one of ['win', 'top3'] (field input.params)"),
         (["jobs", "--url", "http://127.0.0.1:9/graphql"],
          "error: cannot reach http://127.0.0.1:9/graphql"),
     ],

@@ -76,9 +76,7 @@ async def later_correct(runtime: Runtime, order: str) -> tuple[int, int]:
             if results[race_id].top3 is not None
         ]
     cards = [card for card in cards if len(card.starters) >= 3]
-    # The later part starts on the day of the race at 70%: a day is never split.
-    first_later = cards[int(len(cards) * 0.7)].race_date
-    later = [card for card in cards if card.race_date >= first_later]
+    later = cards[int(len(cards) * 0.7) :]
     correct = 0
     for card in later:
         top3 = results[card.race_id].top3

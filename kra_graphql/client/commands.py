@@ -184,7 +184,7 @@ def evaluate(
 
 
 def improve(
-    prompt: Annotated[str, typer.Option(help="FORM prompt id to improve.")],
+    prompt: Annotated[str, typer.Option(help="FORM, LLM or LEARNED prompt id to improve.")],
     iterations: Annotated[int, typer.Option(help="Candidates to try, 1-100.")] = 10,
     sample_size: Annotated[int, typer.Option(help="Earlier races per candidate, 10-5000.")] = 200,
     seed: Annotated[int, typer.Option(help="Same seed, same data: same result.")] = 0,
@@ -195,7 +195,7 @@ def improve(
     key: Key = None,
     detach: Detach = False,
 ) -> None:
-    """Tune a FORM prompt and follow the job (improvePrompt)."""
+    """Tune a prompt on earlier races and follow the job (improvePrompt)."""
     from kra_graphql.client import operations
 
     payload = {
@@ -208,6 +208,35 @@ def improve(
         "dateTo": date_to,
     }
     _submit(url, key, operations.IMPROVE, "improvePrompt", {"input": payload}, detach)
+
+
+def train(
+    date_from: Annotated[str, typer.Option(help="First race day.")],
+    date_to: Annotated[str, typer.Option(help="Last race day.")],
+    seed: Annotated[int, typer.Option(help="Recorded with the model.")] = 0,
+    c: Annotated[float | None, typer.Option("--c", help="Inverse L2 strength (0.1).")] = None,
+    target: Annotated[str | None, typer.Option(help="win (default) or top3.")] = None,
+    folds: Annotated[int | None, typer.Option(help="Blocks of days for calibration (4).")] = None,
+    validation_share: Annotated[
+        float | None, typer.Option(help="Later share of the races that validates (0.25).")
+    ] = None,
+    name: Annotated[str, typer.Option(help="Name of the stored versions.")] = "learned-logit",
+    url: Url = DEFAULT_URL,
+    key: Key = None,
+    detach: Detach = False,
+) -> None:
+    """Train a LEARNED model on earlier races and follow the job (trainModel)."""
+    from kra_graphql.client import operations
+
+    given = {"C": c, "target": target, "folds": folds, "validationShare": validation_share}
+    payload = {
+        "dateFrom": date_from,
+        "dateTo": date_to,
+        "seed": seed,
+        "params": {k: v for k, v in given.items() if v is not None},
+        "name": name,
+    }
+    _submit(url, key, operations.TRAIN, "trainModel", {"input": payload}, detach)
 
 
 def watch(
@@ -265,7 +294,7 @@ def jobs(
 
 
 def register(app: typer.Typer) -> None:
-    for command in (collect, backfill, evaluate, improve, watch, jobs, export):
+    for command in (collect, backfill, evaluate, improve, train, watch, jobs, export):
         app.command(rich_help_panel="Client (talks to a running server)")(command)
 
 

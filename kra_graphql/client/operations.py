@@ -21,6 +21,10 @@ IMPROVE = f"""
 mutation Improve($input: ImprovePromptInput!) {{ improvePrompt(input: $input) {{ {JOB_FIELDS} }} }}
 """
 
+TRAIN = f"""
+mutation Train($input: TrainModelInput!) {{ trainModel(input: $input) {{ {JOB_FIELDS} }} }}
+"""
+
 BACKFILL = f"""
 mutation Backfill($input: BackfillRacesInput!) {{
   backfillRaces(input: $input) {{ {JOB_FIELDS} }}

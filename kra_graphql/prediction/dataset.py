@@ -20,6 +20,12 @@ class ResultedRaces:
     cards: dict[str, RaceCard]
     results: dict[str, RaceResult]
 
+    def split_at(self, share: float) -> tuple[list[str], list[str]]:
+        """The first `share` of the races in race order, and the rest: a day may be on
+        both sides, its earlier races before its later ones."""
+        cut = int(len(self.race_ids) * share)
+        return self.race_ids[:cut], self.race_ids[cut:]
+
     def split_by_date(self, share: float) -> tuple[list[str], list[str]]:
         """About the first `share` of the races, and the rest from the first day of the
         rest on: a day is never on both sides."""

@@ -1,7 +1,6 @@
 """Improve a FORM or LLM prompt on a temporal split.
 
-Races with known results are ordered by date. The earlier share tunes candidates (the
-later part starts on a day boundary, so a day is never on both sides); a
+Races with known results are ordered by date. The earlier share tunes candidates; a
 candidate becomes champion only if it beats the champion on a sample of the earlier
 part and then on the later part, which tuning never looks at. Each iteration proposes
 one candidate (see `tuners`: a seeded weight search for FORM, a rewrite by the LLM for
@@ -259,7 +258,7 @@ async def improve_prompt(
     await progress.set_total(params.iterations + 1, step="reading race cards")
     races = await resulted_races(runtime, progress, params.date_from, params.date_to)
     cards, results = races.cards, races.results
-    early, late = races.split_by_date(params.train_share)
+    early, late = races.split_at(params.train_share)
     if len(early) < 10 or len(late) < 5:
         raise BadUserInput("too few races with results to split", field="promptId")
     await progress.log(f"{len(early)} earlier races tune, {len(late)} later races decide")
