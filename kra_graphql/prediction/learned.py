@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from kra_graphql.lru import LRU
 from kra_graphql.prediction.card import RaceCard
 from kra_graphql.prediction.features import Record
 from kra_graphql.prediction.models import Prompt
@@ -39,6 +40,7 @@ from kra_graphql.prediction.predictors import (
 )
 
 MODEL_FORMAT = "centred-logit-v1"
+MODELS_KEPT = 64
 # FORM's scaled features first, then these.
 EXTRA_FEATURES = (
     "draw",  # gate order among the starters, 0 (inside) to 1 (outside)
@@ -213,19 +215,22 @@ def _top_effects(
 
 
 class LearnedPredictor:
-    """Predicts with the model stored in the prompt version; models are read once per
-    sha256, so a race costs its card and a few hundred multiplications."""
+    """Predicts with the model stored in the prompt version. Parsed models are kept by
+    their numbers' JSON, so a race costs its card, one hash and a few hundred
+    multiplications; the hash is checked against the version's sha256 every time."""
 
     def __init__(self) -> None:
-        self._models: dict[str, LogitModel] = {}
+        self._models: LRU[bytes, LogitModel] = LRU(MODELS_KEPT)
 
     async def predict(self, card: RaceCard, prompt: Prompt) -> PredictionAnswer:
         return learned_answer(self.model(prompt.parameters), card, f"learned:{prompt.id}")
 
     def model(self, parameters: Mapping[str, Any]) -> LogitModel:
-        sha = parameters.get("sha256")
-        if isinstance(sha, str) and sha in self._models:
-            return self._models[sha]
-        model = LogitModel.from_parameters(parameters)
-        self._models[model.sha256] = model
-        return model
+        body = orjson.dumps(parameters.get("model"), option=orjson.OPT_SORT_KEYS)
+        found = self._models.get(body)
+        if found is None:
+            found = LogitModel.from_parameters(parameters)
+            self._models.put(body, found)
+        elif parameters.get("sha256") != hashlib.sha256(body).hexdigest():
+            raise InvalidParameters("the model does not match its sha256", field="parameters")
+        return found

@@ -92,6 +92,14 @@ def test_a_model_must_match_its_sha256_and_this_servers_features() -> None:
         LogitModel.from_parameters(parameters(model(temperature=0.0)))
 
 
+async def test_the_predictor_checks_the_sha256_of_a_model_it_has_read_before() -> None:
+    predictor = LearnedPredictor()
+    good = parameters(model())
+    assert predictor.model(good) == model()
+    with pytest.raises(InvalidParameters):
+        predictor.model({**good, "sha256": "0" * 64})
+
+
 def test_the_temperature_that_fits_sharp_favourites_is_low() -> None:
     # The higher score always wins: the sharper the softmax, the better.
     sure = [([3.0, 0.0, 0.0], [0])] * 20
