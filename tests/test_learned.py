@@ -305,7 +305,8 @@ async def raw_card(runtime: Runtime, race_id: str) -> RaceCard:
             session,
             [Participant(e.horse_no, e.jockey_no, e.trainer_no) for e in entries],
             race.race_date + timedelta(days=1),
-            race.distance,
+            distance=race.distance,
+            going=race.track_condition,
         )
     runners = tuple(
         Runner(

@@ -166,7 +166,8 @@ async def build_card(session: AsyncSession, race_id: str, *, use_final_odds: boo
         session,
         [Participant(e["horse_no"], e["jockey_no"], e["trainer_no"]) for e in entries],
         race.race_date,
-        race.distance,
+        distance=race.distance,
+        going=race.track_condition,
     )
     runners = tuple(
         Runner(

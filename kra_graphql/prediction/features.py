@@ -7,6 +7,7 @@ fetched after the race and so include it and later ones.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -39,6 +40,10 @@ RECENT_STARTS = 5
 PEOPLE_WINDOW_DAYS = 365
 # Earlier races within this many metres of the race's distance count as the same trip.
 DISTANCE_BAND_M = 200
+# The going as the KRA states it: a word and the track's moisture, "다습 (12%)". From this
+# moisture on a race is run on a wet track (다습, 포화, 불량), below it on a dry one.
+WET_FROM_PCT = 10
+MOISTURE = re.compile(r"\((\d+)%\)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +79,9 @@ class FormFeatures:
     trainer: Record = Record()  # over the trailing PEOPLE_WINDOW_DAYS
     # The horse's starts at about this race's distance (within DISTANCE_BAND_M).
     at_distance: Record = Record()
+    # The horse's starts on the same going (wet or dry) as this race; none when this
+    # race's going is not known yet.
+    on_going: Record = Record()
     # Finishing positions of the horse's last starts, most recent first; None for a start
     # without a position (a non-finishing code).
     recent_finishes: tuple[int | None, ...] = ()
@@ -94,6 +102,7 @@ class FormFeatures:
             "jockey": self.jockey.as_json(),
             "trainer": self.trainer.as_json(),
             "at_distance": self.at_distance.as_json(),
+            "on_going": self.on_going.as_json(),
             "recent_finishes": list(self.recent_finishes),
             "recent_form": round(self.recent_form, 4),
             "days_since_last_run": self.days_since_last_run,
@@ -145,6 +154,7 @@ HORSE_HISTORIES = (
         col(Entry.finish_position),
         col(Race.distance),
         col(Entry.carried_weight),
+        col(Race.track_condition),
     )
     .join(Race, col(Race.id) == col(Entry.race_id))
     .where(
@@ -182,6 +192,16 @@ class Start:
     position: int | None
     distance: int | None
     carried_weight: float | None
+    wet: bool | None
+
+
+def is_wet(track_condition: str | None) -> bool | None:
+    """Wet or dry from the stated moisture; None when not stated (pre-race cards give
+    " (0%)" without a word)."""
+    if not track_condition or not track_condition.split("(")[0].strip():
+        return None
+    found = MOISTURE.search(track_condition)
+    return int(found.group(1)) >= WET_FROM_PCT if found else None
 
 
 async def _horse_histories(
@@ -192,8 +212,8 @@ async def _horse_histories(
         HORSE_HISTORIES, {"horses": sorted(horse_numbers), "before": before}
     )
     histories: dict[str, list[Start]] = defaultdict(list)
-    for horse_no, race_date, position, distance, carried in rows:
-        histories[horse_no].append(Start(race_date, position, distance, carried))
+    for horse_no, race_date, position, distance, carried, going in rows:
+        histories[horse_no].append(Start(race_date, position, distance, carried, is_wet(going)))
     return histories
 
 
@@ -217,7 +237,9 @@ async def form_features(
     session: AsyncSession,
     participants: Collection[Participant],
     race_date: date,
+    *,
     distance: int | None = None,
+    going: str | None = None,
 ) -> dict[str, FormFeatures]:
     """Features per horse number, in two queries whatever the field size."""
     if session.get_bind().dialect.name == "postgresql":
@@ -230,6 +252,7 @@ async def form_features(
     trainers = {p.trainer_no for p in participants if p.trainer_no is not None}
     histories = await _horse_histories(session, horses, race_date)
     jockey_records, trainer_records = await _people_records(session, jockeys, trainers, race_date)
+    wet = is_wet(going)
     features: dict[str, FormFeatures] = {}
     for p in participants:
         history = histories.get(p.horse_no, [])
@@ -245,6 +268,7 @@ async def form_features(
             jockey=jockey_records.get(p.jockey_no or "", Record()),
             trainer=trainer_records.get(p.trainer_no or "", Record()),
             at_distance=_record(same_trip),
+            on_going=_record([s for s in history if wet is not None and s.wet == wet]),
             recent_finishes=tuple(start.position for start in history[:RECENT_STARTS]),
             days_since_last_run=(race_date - history[0].race_date).days if history else None,
             last_carried_weight=history[0].carried_weight if history else None,

@@ -45,6 +45,7 @@ MODELS_KEPT = 64
 EXTRA_FEATURES = (
     "draw",  # gate order among the starters, 0 (inside) to 1 (outside)
     "distance_top3_rate",  # shrunk top-3 rate at about this distance
+    "going_top3_rate",  # shrunk top-3 rate on the same going (wet or dry)
     "experience",  # log(1 + earlier starts)
     "debut",  # 1 without an earlier start
     "age",
@@ -80,6 +81,7 @@ def feature_rows(card: RaceCard) -> dict[int, list[float]]:
         extras = [
             index / (len(starters) - 1),
             _rate(history.at_distance),
+            _rate(history.on_going),
             math.log1p(history.horse.starts),
             0.0 if history.horse.starts else 1.0,
             float(runner.age) if runner.age is not None else mean_age,

@@ -12,7 +12,7 @@ import pytest
 
 from kra_graphql.errors import BadUserInput
 from kra_graphql.prediction.dataset import ResultedRaces
-from kra_graphql.prediction.features import FormFeatures, Record
+from kra_graphql.prediction.features import FormFeatures, Record, is_wet
 from kra_graphql.prediction.learned import (
     LEARNED_FEATURES,
     LearnedPredictor,
@@ -160,3 +160,12 @@ def test_out_of_range_hyperparameters_are_refused(given: dict[str, object]) -> N
     with pytest.raises(BadUserInput) as raised:
         Hyperparameters.from_json(given)
     assert raised.value.field == "input.params"
+
+
+@pytest.mark.parametrize(
+    ("stated", "wet"),
+    [("건조 (2%)", False), ("양호 (9%)", False), ("다습 (10%)", True), ("불량 (20%)", True),
+     (" (0%)", None), ("", None), (None, None)],
+)  # fmt: skip
+def test_the_going_is_wet_from_ten_percent_moisture(stated: str | None, wet: bool | None) -> None:
+    assert is_wet(stated) is wet
