@@ -18,6 +18,15 @@ from typing import Any, Protocol
 
 from kra_graphql.prediction.card import RaceCard
 from kra_graphql.prediction.dataset import ResultedRaces
+from kra_graphql.prediction.fitting import (
+    TARGETS,
+    Hyperparameters,
+    date_blocks,
+    describe,
+    model_parameters,
+    train,
+    validation_metrics,
+)
 from kra_graphql.prediction.learned import LogitModel, learned_answer
 from kra_graphql.prediction.metrics import Picks, RaceResult
 from kra_graphql.prediction.models import Prompt
@@ -29,15 +38,6 @@ from kra_graphql.prediction.predictors import (
     LlmPredictor,
 )
 from kra_graphql.prediction.rewrite import InvalidRewrite, failure_summary, request_rewrite
-from kra_graphql.prediction.training import (
-    TARGETS,
-    Hyperparameters,
-    date_blocks,
-    describe,
-    model_parameters,
-    train,
-    validation_metrics,
-)
 
 # Each weight moves by up to this share of its size (at least this much in absolute terms).
 STEP = 0.5

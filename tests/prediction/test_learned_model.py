@@ -13,6 +13,13 @@ import pytest
 from kra_graphql.errors import BadUserInput
 from kra_graphql.prediction.dataset import ResultedRaces
 from kra_graphql.prediction.features import FormFeatures, Record, is_wet
+from kra_graphql.prediction.fitting import (
+    Hyperparameters,
+    date_blocks,
+    fit_temperature,
+    model_parameters,
+    train,
+)
 from kra_graphql.prediction.learned import (
     LEARNED_FEATURES,
     LearnedPredictor,
@@ -21,13 +28,6 @@ from kra_graphql.prediction.learned import (
 )
 from kra_graphql.prediction.metrics import RaceResult
 from kra_graphql.prediction.predictors import InvalidParameters
-from kra_graphql.prediction.training import (
-    Hyperparameters,
-    date_blocks,
-    fit_temperature,
-    model_parameters,
-    train,
-)
 from tests.prediction.cards import card, prompt, runner
 
 WIDTH = len(LEARNED_FEATURES)
