@@ -29,7 +29,7 @@ from kra_graphql.prediction.learned import (
     learned_answer,
 )
 from kra_graphql.prediction.metrics import ScoredPrediction, evaluate
-from kra_graphql.prediction.probabilities import from_stored, to_stored
+from kra_graphql.prediction.probabilities import as_stored
 
 LEARNER = "logistic-regression"
 TARGETS = ("win", "top3")
@@ -207,7 +207,7 @@ def validation_metrics(
     pairs = []
     for race_id in race_ids:
         answer = learned_answer(model, races.cards[race_id], "validation")
-        probabilities = from_stored(to_stored(answer.probabilities))
+        probabilities = as_stored(answer.probabilities)
         scored = ScoredPrediction(answer.picks, answer.confidence, probabilities=probabilities)
         pairs.append((scored, races.results[race_id]))
     overall: dict[str, Any] = evaluate(pairs).overall.as_json()

@@ -14,7 +14,7 @@ follows it. In short:
 - Deferred predictions count only in coverage and in the betting return (no bet is
   placed on them).
 - The `field_*` figures score each starter's win probability, over the judged predictions
-  that carry probabilities (FORM and MARKET give them; the LLM does not).
+  that carry probabilities (FORM, MARKET and LEARNED give them; the LLM does not).
 """
 
 from __future__ import annotations

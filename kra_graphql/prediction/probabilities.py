@@ -23,3 +23,9 @@ def from_stored(stored: Mapping[str, float] | None) -> dict[int, float] | None:
     if stored is None:
         return None
     return {int(gate): float(probability) for gate, probability in stored.items()}
+
+
+def as_stored(probabilities: Mapping[int, float] | None) -> dict[int, float] | None:
+    """What reading the stored probabilities back gives: scored fresh, a prediction gets
+    the same figures as scored again from its row."""
+    return from_stored(to_stored(probabilities))

@@ -28,7 +28,7 @@ from kra_graphql.prediction.predictors import (
     PredictionAnswer,
     Predictor,
 )
-from kra_graphql.prediction.probabilities import from_stored, to_stored
+from kra_graphql.prediction.probabilities import as_stored, to_stored
 from kra_graphql.prediction.results import load_results
 from kra_graphql.prediction.scoring import score_runs
 from kra_graphql.progress import JobOutcome, Progress
@@ -299,7 +299,7 @@ async def evaluate_prompt(
             # The stored, rounded probabilities: the same figures as rescoring the row.
             scored = ScoredPrediction(
                 answer.picks, answer.confidence, deferred, answer.valid,
-                from_stored(to_stored(answer.probabilities)),
+                as_stored(answer.probabilities),
             )  # fmt: skip
             pairs.append((scored, result))
             await progress.advance()
