@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     race_day_results_retry_s: Annotated[int, Field(ge=1)] = 1800
     race_day_results_rounds: Annotated[int, Field(ge=1, le=100)] = 12
     # The strategy whose active prompt predicts the day.
-    race_day_predictor: Literal["FORM", "MARKET", "LLM"] = "FORM"
+    race_day_predictor: Literal["FORM", "MARKET", "LLM", "LEARNED"] = "FORM"
     db_pool_size: Annotated[int, Field(ge=1, le=200)] = 20
     # Queries executing at once in one API process; the others wait for a turn. Beyond a
     # few, queries sharing one core only interleave, each slower for it (its objects fall
