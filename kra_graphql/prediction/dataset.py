@@ -8,7 +8,7 @@ from datetime import date
 from kra_graphql.prediction.card import RaceCard, build_card
 from kra_graphql.prediction.metrics import RaceResult
 from kra_graphql.prediction.results import load_results
-from kra_graphql.prediction.service import EvaluationParams, races_with_results
+from kra_graphql.prediction.service import resulted_race_ids
 from kra_graphql.progress import Progress
 from kra_graphql.runtime import Runtime
 
@@ -44,9 +44,7 @@ class ResultedRaces:
 async def resulted_races(
     runtime: Runtime, progress: Progress, date_from: date | None, date_to: date | None
 ) -> ResultedRaces:
-    race_ids = await races_with_results(
-        runtime, EvaluationParams(prompt_id="", date_from=date_from, date_to=date_to)
-    )
+    race_ids = await resulted_race_ids(runtime, date_from=date_from, date_to=date_to)
     async with runtime.sessions() as session:
         results = await load_results(session, race_ids)
         cards: dict[str, RaceCard] = {}

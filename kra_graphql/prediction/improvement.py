@@ -17,14 +17,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col
 
 from kra_graphql.errors import BadUserInput
 from kra_graphql.prediction.dataset import resulted_races
 from kra_graphql.prediction.metrics import Picks, RaceResult, correct_count
 from kra_graphql.prediction.models import PredictorKind, Prompt
+from kra_graphql.prediction.prompts import versions_of
 from kra_graphql.prediction.service import (
     Predictors,
     check_parallelism,
@@ -329,18 +328,11 @@ def _version_root(version: str) -> str:
     return ".".join(parts[:2])
 
 
-async def _siblings(runtime: Runtime, base: Prompt) -> list[Prompt]:
-    async with runtime.sessions() as session:
-        return list(
-            (await session.scalars(select(Prompt).where(col(Prompt.name) == base.name))).all()
-        )
-
-
 async def _next_patch(runtime: Runtime, base: Prompt) -> int:
     root = _version_root(base.version)
     patches = [
         int(sibling.version.rsplit(".", 1)[1])
-        for sibling in await _siblings(runtime, base)
+        for sibling in await versions_of(runtime, base.name)
         if sibling.version.startswith(root + ".")
         and sibling.version.count(".") == root.count(".") + 1
     ]
@@ -350,7 +342,7 @@ async def _next_patch(runtime: Runtime, base: Prompt) -> int:
 async def _stored_iterations(runtime: Runtime, base: Prompt, job_id: str) -> dict[int, Prompt]:
     """The candidates an earlier attempt of this job stored, by iteration."""
     stored = {}
-    for sibling in await _siblings(runtime, base):
+    for sibling in await versions_of(runtime, base.name):
         record = sibling.parameters.get("improvement") or {}
         if record.get("job") == job_id:
             stored[int(record["iteration"])] = sibling

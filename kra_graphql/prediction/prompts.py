@@ -38,9 +38,14 @@ class NewPrompt:
         return f"{self.name}-{self.version}"
 
 
+def check_name(name: str, *, field: str) -> str:
+    if len(name) > 50 or not NAME.fullmatch(name):
+        raise BadUserInput("lower-case letters, digits and dashes", field=field)
+    return name
+
+
 def check_new_prompt(new: NewPrompt, *, prefix: str = "input") -> None:
-    if len(new.name) > 50 or not NAME.fullmatch(new.name):
-        raise BadUserInput("lower-case letters, digits and dashes", field=f"{prefix}.name")
+    check_name(new.name, field=f"{prefix}.name")
     if not VERSION.fullmatch(new.version):
         raise BadUserInput("like v1.0 or v2", field=f"{prefix}.version")
     if not new.text.strip() or len(new.text) > MAX_TEXT:
@@ -97,6 +102,12 @@ async def activate_prompt(runtime: Runtime, prompt_id: str) -> Prompt:
         prompt = await session.get(Prompt, prompt_id, populate_existing=True)
         assert prompt is not None  # locked above
     return prompt
+
+
+async def versions_of(runtime: Runtime, name: str) -> list[Prompt]:
+    """Every version of a prompt name."""
+    async with runtime.sessions() as session:
+        return list((await session.scalars(select(Prompt).where(col(Prompt.name) == name))).all())
 
 
 async def active_prompt(session: AsyncSession, predictor: PredictorKind) -> Prompt | None:

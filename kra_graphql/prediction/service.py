@@ -223,19 +223,32 @@ class EvaluationParams:
 
 
 async def races_with_results(runtime: Runtime, params: EvaluationParams) -> list[str]:
+    found = await resulted_race_ids(
+        runtime, race_ids=params.race_ids, date_from=params.date_from, date_to=params.date_to
+    )
+    return sample_races(found, params.sample_size, params.seed)
+
+
+async def resulted_race_ids(
+    runtime: Runtime,
+    *,
+    race_ids: list[str] | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> list[str]:
+    """Races with a result (fog included), by date, meet and number; at most 5000."""
     statement = select(col(Race.id)).where(
         col(Race.result_status).in_([ResultStatus.RESULTED, ResultStatus.NO_RESULT])
     )
-    if params.race_ids is not None:
-        statement = statement.where(col(Race.id).in_(params.race_ids))
-    if params.date_from is not None:
-        statement = statement.where(col(Race.race_date) >= params.date_from)
-    if params.date_to is not None:
-        statement = statement.where(col(Race.race_date) <= params.date_to)
+    if race_ids is not None:
+        statement = statement.where(col(Race.id).in_(race_ids))
+    if date_from is not None:
+        statement = statement.where(col(Race.race_date) >= date_from)
+    if date_to is not None:
+        statement = statement.where(col(Race.race_date) <= date_to)
     statement = statement.order_by(col(Race.race_date), col(Race.meet), col(Race.race_number))
     async with runtime.sessions() as session:
-        found = list((await session.scalars(statement.limit(MAX_EVALUATION_RACES))).all())
-    return sample_races(found, params.sample_size, params.seed)
+        return list((await session.scalars(statement.limit(MAX_EVALUATION_RACES))).all())
 
 
 def sample_races(race_ids: list[str], size: int | None, seed: int) -> list[str]:

@@ -13,9 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col
 
 from kra_graphql.errors import BadUserInput
 from kra_graphql.prediction.dataset import resulted_races
@@ -28,7 +26,7 @@ from kra_graphql.prediction.fitting import (
     validation_metrics,
 )
 from kra_graphql.prediction.models import PredictorKind, Prompt
-from kra_graphql.prediction.prompts import NAME
+from kra_graphql.prediction.prompts import check_name, versions_of
 from kra_graphql.progress import JobOutcome, Progress
 from kra_graphql.races.dates import parse_date_range, parse_race_date
 from kra_graphql.runtime import Runtime
@@ -80,8 +78,7 @@ def check_training(
     if start is None or end is None:
         missing = "dateFrom" if start is None else "dateTo"
         raise BadUserInput("a race date is needed", field=f"{prefix}.{missing}")
-    if len(name) > 50 or not NAME.fullmatch(name):
-        raise BadUserInput("lower-case letters, digits and dashes", field=f"{prefix}.name")
+    check_name(name, field=f"{prefix}.name")
     if params is not None and not isinstance(params, Mapping):
         raise BadUserInput("an object", field=f"{prefix}.params")
     return TrainParams(
@@ -166,8 +163,7 @@ async def store_version(
 ) -> Prompt:
     """The next major version of `name`; the one this job stored before, on a re-run."""
     for _ in range(VERSION_ATTEMPTS):
-        async with runtime.sessions() as session:
-            siblings = (await session.scalars(select(Prompt).where(col(Prompt.name) == name))).all()
+        siblings = await versions_of(runtime, name)
         for sibling in siblings:
             if (sibling.parameters.get("training") or {}).get("job") == job_id:
                 return sibling
